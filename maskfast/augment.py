@@ -1,0 +1,33 @@
+"""albumentations pipelines as fastai item transforms: train-only augmentation presets, deterministic validation."""
+__all__ = ['PRESETS', 'train_aug', 'AlbumentationsTfm', 'HWCToTensor']
+
+import numpy as np, torch
+from fastcore.basics import store_attr
+from fasttransform import Transform
+from fastai.torch_core import TensorImage
+import albumentations as A   # after any fastai star import, which would shadow `A`
+
+PRESETS = ('none', 'light', 'medium', 'heavy')
+
+def train_aug(preset='light'):
+    "The albumentations Compose of a preset: shift/scale/rotate and brightness-contrast, plus noise and FancyPCA."
+    if preset not in PRESETS: raise ValueError(f'unknown augmentation preset {preset!r}; choose one of {PRESETS}')
+    if preset == 'none': return None
+    tfms = [A.HorizontalFlip(p=0.5),
+            A.Affine(translate_percent=(-0.06, 0.06), scale=(0.93, 1.07), rotate=(-8, 8), border_mode=1, p=0.7),
+            A.RandomBrightnessContrast(0.2, 0.2, p=0.5)]
+    if preset in ('medium', 'heavy'): tfms += [A.GaussNoise(std_range=(0.02, 0.06), p=0.3), A.HueSaturationValue(8, 12, 8, p=0.3)]
+    if preset == 'heavy': tfms += [A.FancyPCA(alpha=0.1, p=0.3), A.CoarseDropout(num_holes_range=(1, 4),
+                                   hole_height_range=(0.05, 0.15), hole_width_range=(0.05, 0.15), p=0.3)]
+    return A.Compose(tfms)
+
+class AlbumentationsTfm(Transform):
+    "Apply an albumentations pipeline to HWC uint8 images of the training set only."
+    split_idx, order = 0, 2
+    def __init__(self, aug): store_attr()
+    def encodes(self, x: np.ndarray): return self.aug(image=x)['image'] if self.aug is not None else x
+
+class HWCToTensor(Transform):
+    "HWC uint8 numpy image -> CHW uint8 `TensorImage` (fastai's IntToFloatTensor scales it on the batch)."
+    order = 5
+    def encodes(self, x: np.ndarray): return TensorImage(torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1))

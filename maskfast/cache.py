@@ -1,0 +1,121 @@
+"""Decode + centre-crop + resize every image once into a memory-mapped uint8 array, rebuilt only where files changed."""
+__all__ = ['load_image', 'ImageCache', 'build_cache', 'cache_home', 'dataset_stats']
+
+import hashlib, json, os, time
+from multiprocessing import Pool
+from pathlib import Path
+import numpy as np, pandas as pd
+
+def cache_home():
+    "Root of maskfast's caches: $MASKFAST_HOME or ~/.cache/maskfast."
+    return Path(os.environ.get('MASKFAST_HOME', Path.home() / '.cache' / 'maskfast'))
+
+def load_image(file, size=(128, 96), crop=0.85):
+    """RGB uint8 array (H, W, 3) of `file`: the centre `crop` share of each side, resized to `size` = (H, W).
+    JPEG draft mode decodes at a reduced scale when that still leaves enough pixels; grey/RGBA become RGB."""
+    from PIL import Image
+    import cv2
+    h, w = size
+    with Image.open(file) as im:
+        iw, ih = im.size
+        im.draft('RGB', (int(w / crop), int(h / crop)))
+        scale = im.size[0] / iw
+        im = im.convert('RGB')
+        a = np.asarray(im)
+    ch, cw = a.shape[0] * crop, a.shape[1] * crop
+    ch, cw = min(ch, cw * h / w), min(cw, ch * w / h)   # crop to the target aspect
+    y0, x0 = int(round((a.shape[0] - ch) / 2)), int(round((a.shape[1] - cw) / 2))
+    a = a[y0:y0 + int(round(ch)), x0:x0 + int(round(cw))]
+    return np.ascontiguousarray(cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA))
+
+def _key(f):
+    st = os.stat(f)
+    return f'{st.st_size}:{st.st_mtime_ns}'
+
+def _fill(job):
+    path, shape, rows, size, crop = job
+    arr = np.memmap(path, np.uint8, 'r+', shape=shape)
+    bad = []
+    for i, f in rows:
+        try: arr[i] = load_image(f, size, crop)
+        except Exception as e: bad.append((i, f'{type(e).__name__}: {e}'))
+    arr.flush()
+    return len(rows), bad
+
+class ImageCache:
+    "A memory-mapped (N, H, W, 3) uint8 array of preprocessed images with its index (file, key, ok)."
+    def __init__(self, path, index, size, crop):
+        self.path, self.index, self.size, self.crop = Path(path), index, tuple(size), crop
+        self.array = np.memmap(self.path, np.uint8, 'r', shape=(len(index), *self.size, 3)) if len(index) else np.zeros((0, *self.size, 3), np.uint8)
+        self.row = {f: i for i, f in enumerate(index['file'])}
+    def __len__(self): return len(self.index)
+    @property
+    def ok(self): return self.index['ok'].values.astype(bool)
+    @property
+    def bad(self): return list(self.index.loc[~self.ok, 'file'])
+    def __getitem__(self, i): return np.asarray(self.array[i])
+    @property
+    def nbytes(self): return self.path.stat().st_size if self.path.exists() else 0
+    def __reduce__(self): return (ImageCache, (self.path, self.index, self.size, self.crop))
+
+def build_cache(files, size=(128, 96), crop=0.85, name='images', cache_dir=None, workers=None, progress=True, verbose=True):
+    """Cache `files` (in this order) at `size` and `crop` under `cache_dir`; rows whose file's size and mtime are
+    unchanged are copied from the previous cache, the rest decoded in parallel. Unreadable files are reported once
+    by path and flagged `ok=False`, never cached as garbage."""
+    files = [str(Path(f).resolve()) for f in files]
+    size = tuple(int(s) for s in size)
+    cache_dir = Path(cache_dir or cache_home() / 'cache'); cache_dir.mkdir(parents=True, exist_ok=True)
+    tag = f'{name}_{size[0]}x{size[1]}_c{crop:g}_' + hashlib.sha1('\n'.join(files).encode()).hexdigest()[:10]
+    path, ipath = cache_dir / f'{tag}.u8', cache_dir / f'{tag}.csv'
+    keys = [_key(f) if os.path.exists(f) else 'missing' for f in files]
+    index = pd.DataFrame({'file': files, 'key': keys, 'ok': True})
+    old = None
+    if ipath.exists() and path.exists():
+        old = pd.read_csv(ipath, keep_default_na=False)
+        if len(old) == len(index) and (old['key'].values == index['key'].values).all():
+            index['ok'] = old['ok'].values.astype(bool)
+            if verbose: print(f'cache: reusing {path.name} ({len(files)} images, {path.stat().st_size / 2**20:.0f} MiB)')
+            return ImageCache(path, index, size, crop)
+    t0 = time.time(); shape = (len(files), *size, 3)
+    tmp = path.with_suffix('.tmp')
+    arr = np.memmap(tmp, np.uint8, 'w+', shape=shape) if len(files) else None
+    todo = list(range(len(files)))
+    if old is not None and len(old):
+        prev = np.memmap(path, np.uint8, 'r', shape=(len(old), *size, 3))
+        where = {(f, k): (i, ok) for i, (f, k, ok) in enumerate(zip(old['file'], old['key'], old['ok'].astype(bool)))}
+        todo = []
+        for i, fk in enumerate(zip(files, keys)):
+            j = where.get(fk)
+            if j is None or not j[1]: todo.append(i)
+            else: arr[i] = prev[j[0]]
+        del prev
+    if arr is not None: arr.flush(); del arr
+    bad = [(i, 'file not found') for i in todo if keys[i] == 'missing']
+    todo = [i for i in todo if keys[i] != 'missing']
+    workers = workers or os.cpu_count() or 1
+    chunk = max(16, min(256, len(todo) // (workers * 8) + 1))
+    jobs = [(tmp, shape, [(i, files[i]) for i in todo[s:s + chunk]], size, crop) for s in range(0, len(todo), chunk)]
+    if jobs:
+        from fastprogress.fastprogress import progress_bar
+        with Pool(min(workers, len(jobs))) as pool:
+            it = pool.imap_unordered(_fill, jobs)
+            for n, b in (progress_bar(it, total=len(jobs)) if progress else it): bad += b
+    for i, _ in bad: index.loc[i, 'ok'] = False
+    os.replace(tmp, path) if len(files) else path.touch()
+    index.to_csv(ipath, index=False)
+    if verbose:
+        print(f'cache: {len(todo)} decoded, {len(files) - len(todo)} reused in {time.time() - t0:.1f}s -> {path} '
+              f'({path.stat().st_size / 2**20:.0f} MiB); {len(bad)} unreadable')
+        for i, why in bad[:20]: print(f'  unreadable, left out: {files[i]} ({why})')
+    return ImageCache(path, index, size, crop)
+
+def dataset_stats(cache, rows=None, n=2000, seed=0):
+    "Per-channel RGB mean/std (0..1) over up to `n` cached images, saved next to the cache and reused."
+    spath = cache.path.with_suffix('.stats.json')
+    if spath.exists(): d = json.loads(spath.read_text()); return d['mean'], d['std']
+    rows = np.flatnonzero(cache.ok) if rows is None else np.asarray(rows)
+    rows = np.sort(np.random.default_rng(seed).choice(rows, min(n, len(rows)), replace=False))
+    x = cache.array[rows].reshape(-1, 3).astype(np.float64) / 255
+    mean, std = x.mean(0).tolist(), x.std(0).tolist()
+    spath.write_text(json.dumps({'mean': mean, 'std': std}))
+    return mean, std
