@@ -1,0 +1,77 @@
+"""Callbacks: CPU autocast, channels_last, best-model and per-epoch checkpoints (atomic), a time budget."""
+__all__ = ['CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
+           'pick_precision']
+
+import os, time
+from pathlib import Path
+import numpy as np, torch
+from fastcore.basics import store_attr
+from fastai.callback.core import Callback
+from fastai.callback.tracker import TrackerCallback
+from fastai.torch_core import to_float
+
+def atomic_save(obj, path):
+    "torch.save to a temp file, then rename: a crash or full disk never leaves a half-written checkpoint."
+    path = Path(path); tmp = path.with_name(path.name + '.tmp')
+    torch.save(obj, tmp); os.replace(tmp, path)
+
+def load_checkpoint(path):
+    "Load a checkpoint written by `EpochCheckpoint` (model and optimizer state, epoch)."
+    return torch.load(path, map_location='cpu', weights_only=False)
+
+def pick_precision(precision='auto', device=None):
+    "Resolve 'auto'|'fp32'|'bf16'|'fp16' for the device, with a one-line notice when it falls back."
+    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if precision == 'auto': precision = 'fp16' if dev.type == 'cuda' else ('bf16' if _cpu_bf16() else 'fp32')
+    if precision == 'fp16' and dev.type != 'cuda':
+        print('notice: fp16 needs CUDA; using ' + ('bf16 autocast' if _cpu_bf16() else 'fp32') + ' on the CPU')
+        precision = 'bf16' if _cpu_bf16() else 'fp32'
+    if precision == 'bf16' and dev.type == 'cpu' and not _cpu_bf16():
+        print('notice: this CPU has no native bf16 (avx512_bf16/amx); using fp32'); precision = 'fp32'
+    return precision
+
+def _cpu_bf16():
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+class CPUAutocast(Callback):
+    "bf16 autocast around the forward pass on the CPU (fastai's to_fp16/to_bf16 stay fp32 there)."
+    order = 10
+    def __init__(self, dtype=torch.bfloat16): store_attr(); self.ctx = None
+    def before_batch(self): self.ctx = torch.autocast('cpu', dtype=self.dtype); self.ctx.__enter__()
+    def after_pred(self): self._exit(); self.learn.pred = to_float(self.pred)
+    def _exit(self):
+        if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+    def after_cancel_batch(self): self._exit()
+    def after_fit(self): self._exit()
+
+class ChannelsLast(Callback):
+    "Model and batches in channels_last memory format."
+    order = 9
+    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+
+class BestModelSaver(TrackerCallback):
+    "Save the model's state dict to `fname` when `monitor` improves; load the best back after fit."
+    order = TrackerCallback.order + 1
+    def __init__(self, fname, monitor='f1_macro', comp=np.greater, best=None):
+        super().__init__(monitor=monitor, comp=comp, reset_on_fit=best is None); self.fname, self.best_epoch = Path(fname), None
+        if best is not None: self.best = best
+    def after_epoch(self):
+        super().after_epoch()
+        if self.new_best: atomic_save(self.learn.model.state_dict(), self.fname); self.best_epoch = self.epoch
+    def after_fit(self):
+        super().after_fit()
+        if self.fname.exists(): self.learn.model.load_state_dict(torch.load(self.fname, map_location='cpu', weights_only=True))
+
+class EpochCheckpoint(Callback):
+    "After every complete epoch, save model + optimizer state + epoch + best score to `fname` (atomic); skip in lr_find."
+    order = BestModelSaver.order + 1
+    def __init__(self, fname, saver=None): store_attr()
+    def before_fit(self): self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
+    def after_epoch(self):
+        atomic_save({'model': self.learn.model.state_dict(), 'opt': self.learn.opt.state_dict(), 'epoch': self.epoch,
+                     'best': None if self.saver is None else float(self.saver.best),
+                     'best_epoch': None if self.saver is None else self.saver.best_epoch, 'time': time.time()}, self.fname)
+    def after_fit(self): self.run = True

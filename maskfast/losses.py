@@ -1,0 +1,76 @@
+"""Losses on 18-class targets: CE, class-weighted CE, label smoothing, focal, soft-F1, weighted sums, per-task heads."""
+__all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'parse_loss', 'make_loss']
+
+import re, torch, torch.nn as nn, torch.nn.functional as F
+from fastcore.basics import store_attr
+from .models import to_probs18
+
+class SoftF1Loss(nn.Module):
+    "1 - macro F1 computed on softmax probabilities (differentiable)."
+    def __init__(self, n_classes=18, eps=1e-7): super().__init__(); store_attr()
+    def forward(self, logits, y):
+        p = F.softmax(logits.float(), -1); t = F.one_hot(y, self.n_classes).float()
+        tp, fp, fn = (p * t).sum(0), (p * (1 - t)).sum(0), ((1 - p) * t).sum(0)
+        return 1 - (2 * tp / (2 * tp + fp + fn + self.eps)).mean()
+
+class FocalLoss(nn.Module):
+    "Focal loss (Lin et al.) with optional class weights."
+    def __init__(self, gamma=2.0, weight=None): super().__init__(); self.gamma = gamma; self.register_buffer('weight', weight)
+    def forward(self, logits, y):
+        logp = F.log_softmax(logits.float(), -1)
+        ce = F.nll_loss(logp, y, weight=self.weight, reduction='none')
+        pt = logp.gather(1, y[:, None])[:, 0].exp()
+        return ((1 - pt) ** self.gamma * ce).mean()
+
+class CombinedLoss(nn.Module):
+    "Weighted sum of losses, e.g. 0.6 focal + 0.4 soft-F1."
+    def __init__(self, parts): super().__init__(); self.ws = [w for w, _ in parts]; self.losses = nn.ModuleList([l for _, l in parts])
+    def forward(self, logits, y): return sum(w * l(logits, y) for w, l in zip(self.ws, self.losses))
+
+def _single(name, n, weight=None, smoothing=0.1, gamma=2.0):
+    if name == 'ce': return nn.CrossEntropyLoss()
+    if name == 'wce': return nn.CrossEntropyLoss(weight=weight)
+    if name == 'smooth': return nn.CrossEntropyLoss(label_smoothing=smoothing)
+    if name == 'focal': return FocalLoss(gamma)
+    if name == 'f1': return SoftF1Loss(n)
+    raise ValueError(f"unknown loss {name!r}; use ce, wce, smooth, focal, f1 or a sum like '0.6*focal+0.4*f1'")
+
+def parse_loss(spec, n=18, weight=None, smoothing=0.1, gamma=2.0):
+    "A loss module from a spec: 'ce' | 'wce' | 'smooth' | 'focal' | 'f1' | '0.6*focal+0.4*f1'."
+    parts = []
+    for term in spec.replace(' ', '').split('+'):
+        m = re.fullmatch(r'(?:([0-9.]+)\*)?([a-z0-9]+)', term)
+        if not m: raise ValueError(f'cannot parse loss term {term!r} in {spec!r}')
+        parts.append((float(m[1] or 1), _single(m[2], n, weight, smoothing, gamma)))
+    return parts[0][1] if len(parts) == 1 and parts[0][0] == 1 else CombinedLoss(parts)
+
+class MultiTaskLoss(nn.Module):
+    "Sum of per-task losses on 3+2+3 logits; the 18-class target is decoded into mask, gender and age."
+    def __init__(self, mask, gender, age, weights=(1., 1., 1.)):
+        super().__init__(); self.mask, self.gender, self.age, self.weights = mask, gender, age, weights
+    def forward(self, logits, y):
+        wm, wg, wa = self.weights
+        return (wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
+                + wa * self.age(logits[:, 5:], y % 3))
+
+class _Activated(nn.Module):
+    "Wraps a loss with fastai's activation (18-class probabilities) and decodes (argmax) for get_preds."
+    def __init__(self, loss): super().__init__(); self.loss = loss
+    def forward(self, logits, y): return self.loss(logits.float(), y.long().view(-1))
+    def activation(self, x): return to_probs18(x)
+    def decodes(self, x): return x.argmax(-1)
+
+def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.)):
+    """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
+    'mask:ce;gender:ce;age:0.6*focal+0.4*f1'; `class_weights` (18) feed 'wce' (single head only)."""
+    cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+    if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
+    per = dict(mask=spec, gender=spec, age=spec)
+    if ':' in spec:
+        for part in spec.split(';'):
+            k, v = part.split(':'); 
+            if k not in per: raise ValueError(f'unknown task {k!r} in loss {spec!r}; tasks are mask, gender, age')
+            per[k] = v
+    n = dict(mask=3, gender=2, age=3)
+    return _Activated(MultiTaskLoss(*(parse_loss(per[t], n[t], None, smoothing, gamma) for t in ('mask', 'gender', 'age')),
+                                    weights=task_weights))

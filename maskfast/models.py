@@ -1,0 +1,90 @@
+"""Model bodies (timm names and torchvision resnets), single / multi heads, offline pretrained weights."""
+__all__ = ['HEAD_OUT', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'cached_pretrained',
+           'to_probs18', 'body_module']
+
+import difflib, os
+from pathlib import Path
+import torch, torch.nn.functional as F
+
+HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
+TV_ARCHS = ('tv_resnet18', 'tv_resnet34', 'tv_resnet50', 'tv_resnet101')
+
+class WeightsError(RuntimeError):
+    "Pretrained weights are not available offline; the message says which file to put where."
+
+def check_arch(arch):
+    "Raise a ValueError listing close matches when `arch` is neither a timm name nor a torchvision resnet (`tv_resnet34`)."
+    import timm
+    if arch in TV_ARCHS or arch in timm.list_models(): return arch
+    names = list(TV_ARCHS) + timm.list_models()
+    close = difflib.get_close_matches(arch, names, n=6, cutoff=0.6)
+    raise ValueError(f'unknown --arch {arch!r}; close matches: {close or "none"} '
+                     f'(any timm name, or {", ".join(TV_ARCHS)} for torchvision)')
+
+def body_module(model):
+    "The backbone nn.Module whose state dict matches the architecture's plain weights."
+    b = model[0]
+    return b.model if hasattr(b, 'model') else b
+
+def build_model(arch, head='single'):
+    "fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*."
+    from fastai.vision.learner import create_timm_model, create_vision_model
+    if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
+    check_arch(arch)
+    if arch in TV_ARCHS:
+        import torchvision.models as tvm
+        return create_vision_model(getattr(tvm, arch[3:]), HEAD_OUT[head], pretrained=False)
+    return create_timm_model(arch, HEAD_OUT[head], pretrained=False)[0]
+
+def _read_state_dict(path):
+    path = Path(path)
+    if not path.exists(): raise WeightsError(f'--weights {path} does not exist')
+    if path.suffix == '.safetensors':
+        from safetensors.torch import load_file
+        sd = load_file(str(path))
+    else: sd = torch.load(path, map_location='cpu', weights_only=True)
+    for k in ('state_dict', 'model'):
+        if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict): sd = sd[k]
+    return sd
+
+def load_body_weights(model, weights, arch=''):
+    "Load a local .pth/.safetensors state dict into the backbone; classifier keys are ignored. Returns #keys loaded."
+    sd = _read_state_dict(weights) if isinstance(weights, (str, Path)) else weights
+    body = body_module(model)
+    own = body.state_dict()
+    if arch in TV_ARCHS:   # fastai cut the torchvision net into a Sequential: map names by order of the kept children
+        import torchvision.models as tvm
+        names = [n for n, _ in getattr(tvm, arch[3:])().named_children()][:len(list(body.children()))]
+        sd = {k.replace(n + '.', f'{i}.', 1): v for k, v in sd.items() for i, n in enumerate(names) if k.startswith(n + '.')}
+    use = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    if len(use) < 0.5 * len(own):
+        raise WeightsError(f'{weights}: only {len(use)} of {len(own)} backbone tensors match {arch or "the model"}; '
+                           'is it a state dict for this --arch?')
+    body.load_state_dict(use, strict=False)
+    return len(use)
+
+def cached_pretrained(arch):
+    "Pretrained backbone state dict from timm's / torchvision's local caches only (hub offline; fails in < 1 s)."
+    os.environ['HF_HUB_OFFLINE'] = '1'
+    if arch in TV_ARCHS:
+        import torchvision.models as tvm
+        w = tvm.get_model_weights(arch[3:]).DEFAULT
+        f = Path(torch.hub.get_dir()) / 'checkpoints' / os.path.basename(w.url)
+        if not f.exists(): raise WeightsError(f'no cached weights for {arch}: put {os.path.basename(w.url)} in {f.parent} '
+                                              f'or pass --weights FILE')
+        return torch.load(f, map_location='cpu', weights_only=True)
+    import timm
+    try: return timm.create_model(arch, pretrained=True, num_classes=0).state_dict()
+    except Exception as e:
+        from huggingface_hub.constants import HF_HUB_CACHE
+        raise WeightsError(f'no cached pretrained weights for {arch} ({type(e).__name__}); there is no internet here: put '
+                           f'the timm weights in the Hugging Face cache ({HF_HUB_CACHE}) or pass --weights FILE '
+                           '(.pth / .safetensors state dict)') from None
+
+def to_probs18(logits):
+    "18-class probabilities from single-head (18) or multi-head (3+2+3) logits: p(m, g, a) = p(m) p(g) p(a)."
+    logits = logits.float()
+    if logits.shape[-1] == 18: return F.softmax(logits, -1)
+    if logits.shape[-1] != 8: raise ValueError(f'expected 18 or 8 logits, got {logits.shape[-1]}')
+    pm, pg, pa = F.softmax(logits[:, :3], -1), F.softmax(logits[:, 3:5], -1), F.softmax(logits[:, 5:], -1)
+    return (pm[:, :, None, None] * pg[:, None, :, None] * pa[:, None, None, :]).reshape(len(logits), 18)

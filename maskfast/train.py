@@ -1,0 +1,127 @@
+"""Train one run (or all k folds) end to end into a run folder; the library call behind `python -m maskfast.fit`."""
+__all__ = ['DEFAULTS', 'fit_run', 'fit_folds', 'evaluate_run']
+
+import time
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+from fastai.torch_core import set_seed
+from .block import mask_dataloaders, balance_report
+from .cache import dataset_stats
+from .callbacks import load_checkpoint
+from .labels import drop_age_boundary, class_name
+from .learner import mask_learner, load_items, plan_epochs, check_size
+from .metrics import macro_f1, task_f1
+from .models import check_arch, to_probs18
+from .runs import new_run_dir, write_args, read_args, write_model, write_valid_preds, read_valid_preds
+
+DEFAULTS = dict(data=None, arch='resnet18', head='single', loss='ce', pretrained=False, weights=None,
+                size=(128, 96), crop=0.85, bs=32, epochs=0, budget=420., lr=None, wd=None, precision='auto', channels_last=True,
+                patience=0, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
+                label_fixes=None, aug='light', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
+
+def fit_run(**opts):
+    """Train one fold into a run folder and return a summary dict (run_dir, f1, epochs, ...). Options: `DEFAULTS`.
+    `epochs=0` picks the number of epochs that fits `budget` seconds from the speed measured during lr_find.
+    `extra` is a frame of additional training items (pseudo labels) with src/row columns, never used for validation."""
+    t0 = time.time()
+    if opts.get('resume'):
+        run_dir = Path(opts['resume']); saved = read_args(run_dir); saved.pop('versions', None)
+        opts = {**saved, 'resume': str(run_dir), 'out': str(run_dir)}
+    opts = {**DEFAULTS, **opts}
+    check_arch(opts['arch'])
+    opts['size'] = check_size(opts['size'])
+    if opts['data'] is None:
+        from .twin import default_twin
+        opts['data'] = str(default_twin())
+    run_dir = new_run_dir(opts['out']); opts['out'] = str(run_dir)
+    set_seed(opts['seed'], reproducible=True)
+    df, caches = load_items(opts['data'], opts['size'], opts['crop'], opts['old_from'], opts['label_fixes'], verbose=not opts['quiet'])
+    from .splits import fold_indices
+    tr, va = fold_indices(df, int(opts['fold']), opts['folds'], opts['seed'])
+    if opts['drop_boundary']: tr = drop_age_boundary(df, tr)
+    extra = opts.pop('extra', None) if isinstance(opts.get('extra'), pd.DataFrame) else None
+    if extra is not None:
+        caches = caches + list(extra.attrs['caches'])
+        extra = extra.assign(src=extra['src'] + 1)
+        df = pd.concat([df, extra], ignore_index=True)
+        tr = np.concatenate([tr, np.arange(len(df) - len(extra), len(df))])
+    opts['extra'] = None if extra is None else f'{len(extra)} pseudo-labelled items'
+    mean, std = (None, None) if (opts['pretrained'] or opts['weights']) else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
+    opts['norm'] = 'imagenet' if mean is None else {'mean': mean, 'std': std}
+    dls = mask_dataloaders(df, caches, tr, va, preset=opts['aug'], bs=opts['bs'], mean=mean, std=std,
+                           downsample=opts['downsample'], power=opts['weighted'], num_workers=opts['workers'])
+    balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
+    learn = mask_learner(dls, opts['arch'], opts['head'], opts['loss'], opts['weights'], opts['pretrained'], opts['precision'],
+                         opts['channels_last'], patience=opts['patience'], run_dir=run_dir, wd=opts['wd'],
+                         quiet=opts['quiet'], wandb=opts['wandb'])
+    opts['precision_used'] = learn.precision
+    start_epoch = 0
+    if opts.get('resume') and (run_dir / 'last.pth').exists():
+        ck = load_checkpoint(run_dir / 'last.pth')
+        learn.model.load_state_dict(ck['model']); learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
+        start_epoch = ck['epoch'] + 1
+        saver = next(cb for cb in learn.cbs if type(cb).__name__ == 'BestModelSaver')
+        saver.reset_on_fit, saver.best, saver.best_epoch = False, ck['best'], ck['best_epoch']
+        learn.csv_logger.append = True
+        print(f'resuming {run_dir} at epoch {start_epoch} of {opts["epochs"]}')
+    else:
+        t1 = time.time()
+        n_it = 60 if opts['lr'] is None else 8
+        sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True)
+        step_s = (time.time() - t1) / n_it
+        if opts['lr'] is None:
+            opts['lr'] = float(np.clip(sug.valley, 1e-4, 3e-2))
+            import matplotlib.pyplot as plt
+            plt.gcf().savefig(run_dir / 'lr_find.png', dpi=80); plt.close('all')
+        if not opts['epochs']:
+            opts['epochs'], epoch_s = plan_epochs(opts['budget'], time.time() - t0, step_s, len(dls.train), len(dls.valid))
+            print(f'budget {opts["budget"]:.0f}s: {opts["epochs"]} epochs of ~{epoch_s:.0f}s (measured {1/step_s*opts["bs"]:.0f} img/s)')
+    write_args(run_dir, opts)
+    if not opts['quiet']: print(f'training {opts["arch"]} ({opts["head"]} head, {learn.precision}) lr={opts["lr"]:.2e} '
+                                f'for {opts["epochs"]} epochs -> {run_dir}')
+    try: learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
+    except KeyboardInterrupt: print(f'\ninterrupted: the last complete epoch is in {run_dir / "last.pth"}; '
+                                    f'continue with --resume {run_dir}'); raise
+    res = evaluate_run(learn, dls, run_dir, opts, df.iloc[va])
+    res['seconds'] = round(time.time() - t0, 1)
+    (run_dir / 'result.json').write_text(pd.Series(res).to_json(indent=1))
+    print(f'valid macro F1 {res["f1"]:.4f} (mask {res["f1_mask"]:.3f} gender {res["f1_gender"]:.3f} '
+                                f'age {res["f1_age"]:.3f}) in {res["seconds"]:.0f}s -> {run_dir}')
+    return res
+
+def evaluate_run(learn, dls, run_dir, opts, valid_items):
+    "Write model.pth/json, valid_preds.csv, confusion.png and report.txt for the (best) model; return the scores."
+    from sklearn.metrics import classification_report, confusion_matrix
+    cfg = dict(arch=opts['arch'], head=opts['head'], size=opts['size'], crop=opts['crop'], old_from=opts['old_from'],
+               norm=opts['norm'], aug=opts['aug'], bs=opts['bs'])
+    write_model(run_dir, learn.model, cfg)
+    probs, _ = learn.get_preds(dl=dls.valid)
+    vp = write_valid_preds(run_dir, valid_items, probs.numpy())
+    f1, tasks = macro_f1(vp['true'], vp['pred']), task_f1(vp['true'], vp['pred'])
+    names = [class_name(i) for i in range(18)]
+    (run_dir / 'report.txt').write_text(
+        f'macro F1 {f1:.4f}\n' + ''.join(f'{k} F1 {v:.4f}\n' for k, v in tasks.items()) + '\n' +
+        classification_report(vp['true'], vp['pred'], labels=list(range(18)), target_names=names, zero_division=0))
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    cm = confusion_matrix(vp['true'], vp['pred'], labels=list(range(18)))
+    fig, ax = plt.subplots(figsize=(9, 8)); ax.imshow(cm, cmap='Blues')
+    ax.set_xticks(range(18), names, rotation=90, fontsize=7); ax.set_yticks(range(18), names, fontsize=7)
+    for i, j in zip(*np.nonzero(cm)): ax.text(j, i, cm[i, j], ha='center', va='center', fontsize=6)
+    ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(f'validation, macro F1 {f1:.3f}')
+    fig.tight_layout(); fig.savefig(run_dir / 'confusion.png', dpi=80); plt.close(fig)
+    hist = pd.read_csv(run_dir / 'history.csv') if (run_dir / 'history.csv').exists() else None
+    return {'run_dir': str(run_dir), 'f1': f1, **{f'f1_{k}': v for k, v in tasks.items()},
+            'epochs': int(opts['epochs']), 'epochs_run': 0 if hist is None else len(hist), 'lr': opts['lr']}
+
+def fit_folds(**opts):
+    "Train every fold (`folds` K) into RUN/fold{i}, then write the out-of-fold macro F1 to RUN/oof.json."
+    opts = {**DEFAULTS, **opts}
+    parent = new_run_dir(opts['out']); k = int(opts['folds'])
+    budget = opts['budget'] / k
+    results = [fit_run(**{**opts, 'fold': str(i), 'out': str(parent / f'fold{i}'), 'budget': budget}) for i in range(k)]
+    oof = pd.concat([read_valid_preds(r['run_dir'])[0] for r in results])
+    res = {'run_dir': str(parent), 'oof_f1': macro_f1(oof['true'], oof['pred']), 'fold_f1': [r['f1'] for r in results],
+           **{f'oof_f1_{t}': v for t, v in task_f1(oof['true'], oof['pred']).items()}}
+    (parent / 'oof.json').write_text(pd.Series(res).to_json(indent=1))
+    print(f'out-of-fold macro F1 over {k} folds: {res["oof_f1"]:.4f} -> {parent}')
+    return res
