@@ -13,7 +13,7 @@ from .sampling import PersonEpochDL
 class CachedImage(Transform):
     "Items frame row -> HWC uint8 image read from the memory-mapped cache `caches[row.src]` at `row.row`."
     def __init__(self, caches): store_attr()
-    def encodes(self, r: pd.Series): return np.asarray(self.caches[int(r['src'])].array[int(r['row'])])
+    def encodes(self, r: pd.Series): return np.array(self.caches[int(r['src'])].array[int(r['row'])])
 
 def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None):
     """DataBlock over an items frame with `src`/`row` cache columns: (a) `target='single'`, one 18-way label, or

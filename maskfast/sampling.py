@@ -35,7 +35,7 @@ class PersonEpochDL(WeightedDL):
         super().__init__(dataset=dataset, bs=bs, wgts=wgts, **kwargs)
         self.groups, self.is_mask, self.labels = groups, is_mask, labels
         self.downsample, self.power, self.n_classes = downsample, power, n_classes
-        self.n = self._epoch_len()
+        self.n, self.epoch_idxs = self._epoch_len(), np.arange(len(self.dataset))
     def _active(self): return self.shuffle and self.groups is not None
     def _epoch_len(self):
         if not (self._active() and self.downsample): return len(self.dataset)
@@ -46,6 +46,7 @@ class PersonEpochDL(WeightedDL):
         if not self._active(): return TfmdDL.get_idxs(self)
         rng = np.random.default_rng(np.random.randint(2**31))   # follows fastai's set_seed
         idxs = downsample_masks(self.groups, self.is_mask, rng) if self.downsample else np.arange(len(self.dataset))
+        self.epoch_idxs = idxs
         if self.power and self.labels is not None:
             w = sample_weights(np.asarray(self.labels)[idxs], self.n_classes, self.power)
             return list(rng.choice(idxs, self.n, p=w / w.sum()))

@@ -1,0 +1,112 @@
+"""Submissions: predict the eval set with one model or an ensemble, predict arbitrary images, score against a key."""
+__all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'predict_images', 'check_submission',
+           'score_submission']
+
+import json, os
+from pathlib import Path
+import numpy as np, pandas as pd
+from .cache import build_cache
+from .infer import predict_cache, soft_vote, hard_vote, thumb_features, group_people, person_consistency
+from .labels import MASKS, GENDERS, AGES, decode
+from .layout import read_eval, IMAGE_EXTS
+from .metrics import macro_f1, task_f1
+from .runs import find_runs, load_model, read_args
+
+class SubmissionError(ValueError):
+    "A submission file that cannot be scored; the message says what is wrong."
+
+def latest_run(root='runs'):
+    "The newest finished run folder (or k-fold parent) under `root`."
+    cands = sorted((p for p in Path(root).glob('*') if (p / 'model.json').exists() or list(p.glob('*/model.json'))),
+                   key=os.path.getmtime) if Path(root).exists() else []
+    if not cands: raise FileNotFoundError(f'no finished run under {root}/; train one with python -m maskfast.fit or name RUN_DIR')
+    return cands[-1]
+
+def _run_weight(run):
+    f = Path(run) / 'result.json'
+    return json.loads(f.read_text()).get('f1', 1.0) if f.exists() else 1.0
+
+def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False, features=False, progress=False):
+    "Probabilities of `files` from each run (cache per run's image size), combined by soft or hard voting."
+    runs = find_runs(runs)
+    probs, caches, feats = [], {}, None
+    for run in runs:
+        model, cfg = load_model(run)
+        key = (tuple(cfg['size']), cfg['crop'])
+        if key not in caches: caches[key] = build_cache(files, cfg['size'], cfg['crop'], name=name)
+        p = predict_cache(model, cfg, caches[key], tta=tta, features=features and feats is None, progress=progress)
+        if isinstance(p, tuple): p, feats = p
+        probs.append(p)
+    w = [_run_weight(r) for r in runs] if weighted else None
+    if vote not in ('soft', 'hard'): raise ValueError(f"--vote must be soft or hard, not {vote!r}")
+    combined = soft_vote(probs, w) if vote == 'soft' else hard_vote(probs, w)
+    return combined, next(iter(caches.values())), runs
+
+def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
+                 min_sim=0.9, progress=True):
+    """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs).
+    `consistency` groups photos of one person by appearance and votes gender and age per group."""
+    runs = [latest_run()] if not runs else runs
+    data = data or read_args(find_runs(runs)[0])['data']
+    info = read_eval(data)
+    probs, cache, used = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, progress=progress)
+    if (~cache.ok).any(): print(f'warning: {(~cache.ok).sum()} unreadable eval image(s) predicted from zeros: {cache.bad[:5]}')
+    if consistency: probs = person_consistency(probs, group_people(thumb_features(cache), min_sim=min_sim))
+    sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
+    if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}')
+    return sub, probs
+
+def _image_files(paths):
+    from .layout import is_junk
+    files, skipped = [], []
+    for p in map(Path, paths):
+        if p.is_dir(): items = sorted(q for q in p.rglob('*') if q.is_file())
+        elif p.exists(): items = [p]
+        else: skipped.append((str(p), 'not found')); continue
+        for q in items:
+            if q.name.startswith('.') or q.suffix.lower() not in IMAGE_EXTS: skipped.append((str(q), 'not an image')); continue
+            files.append(q)
+    return files, skipped
+
+def predict_images(runs, paths, out='predictions.csv', tta=1, vote='soft'):
+    "Predict image files/folders: file, class id, mask, gender, age in words, probability. Bad files reported, skipped."
+    files, skipped = _image_files(paths)
+    rows = []
+    if files:
+        probs, cache, _ = ensemble_probs(runs, files, 'images', tta, vote)
+        for why in cache.bad: skipped.append((why, 'unreadable'))
+        ok = cache.ok
+        files, probs = [f for f, o in zip(files, ok) if o], probs[ok]
+        for f, p in zip(files, probs):
+            c = int(p.argmax()); m, g, a = decode(c)
+            rows.append((str(f), c, MASKS[m], GENDERS[g], AGES[a], round(float(p[c]) / float(p.sum()), 4)))
+    for f, why in skipped: print(f'skipped {f}: {why}')
+    df = pd.DataFrame(rows, columns=['file', 'class', 'mask', 'gender', 'age', 'prob'])
+    if out: df.to_csv(out, index=False); print(f'wrote {out}: {len(df)} image(s), {len(skipped)} skipped')
+    return df
+
+def check_submission(sub, sol):
+    "Raise SubmissionError for missing, duplicated or extra ImageIDs or labels outside 0..17."
+    if not {'ImageID', 'ans'} <= set(sub.columns): raise SubmissionError('submission needs the columns ImageID,ans')
+    dup = sub['ImageID'][sub['ImageID'].duplicated()]
+    if len(dup): raise SubmissionError(f'{len(dup)} duplicated ImageID(s), e.g. {list(dup[:3])}')
+    missing, extra = set(sol['ImageID']) - set(sub['ImageID']), set(sub['ImageID']) - set(sol['ImageID'])
+    if missing: raise SubmissionError(f'{len(missing)} ImageID(s) missing, e.g. {sorted(missing)[:3]}')
+    if extra: raise SubmissionError(f'{len(extra)} ImageID(s) not in the answer key, e.g. {sorted(extra)[:3]}')
+    ans = pd.to_numeric(sub['ans'], errors='coerce')
+    bad = sub['ans'][ans.isna() | (ans < 0) | (ans > 17) | (ans != ans.round())]
+    if len(bad): raise SubmissionError(f'{len(bad)} label(s) outside 0..17, e.g. {list(bad[:3])}')
+
+def score_submission(sub, sol):
+    "Macro F1 and accuracy for Public, Private and All, plus per-task macro F1 (All). Frames or CSV paths."
+    sub = pd.read_csv(sub, dtype={'ImageID': str}) if isinstance(sub, (str, Path)) else sub
+    sol = pd.read_csv(sol, dtype={'ImageID': str}) if isinstance(sol, (str, Path)) else sol
+    check_submission(sub, sol)
+    m = sol.merge(sub[['ImageID', 'ans']].rename(columns={'ans': 'pred'}), on='ImageID')
+    m['pred'] = m['pred'].astype(int)
+    res = {}
+    for usage in ('Public', 'Private', 'All'):
+        s = m if usage == 'All' or 'Usage' not in m else m[m['Usage'] == usage]
+        if len(s): res[usage] = {'f1': macro_f1(s['ans'], s['pred']), 'acc': float((s['ans'] == s['pred']).mean()), 'n': len(s)}
+    res['tasks'] = task_f1(m['ans'], m['pred'])
+    return res

@@ -1,0 +1,21 @@
+import os, tempfile, warnings
+os.environ.setdefault('MASKFAST_HOME', tempfile.mkdtemp(prefix='maskfast-home-'))
+os.environ.setdefault('WANDB_MODE', 'offline')
+warnings.filterwarnings('ignore', category=DeprecationWarning)
+import pytest
+from maskfast.twin import make_twin
+
+TINY = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, folds=4)
+
+@pytest.fixture(scope='session')
+def twin(tmp_path_factory):
+    "A tiny synthetic twin: 40 training people, 8 eval people (56 eval images)."
+    return make_twin(tmp_path_factory.mktemp('twin'), people=40, eval_people=8, seed=3, mislabel=0.0, workers=2, progress=False)
+
+@pytest.fixture(scope='session')
+def trained(twin, tmp_path_factory):
+    "One tiny finished run folder on the twin."
+    from maskfast.train import fit_run
+    out = tmp_path_factory.mktemp('runs') / 'r0'
+    res = fit_run(data=str(twin), out=str(out), **{**TINY, 'epochs': 2})
+    return res

@@ -1,0 +1,42 @@
+import numpy as np, pandas as pd
+from PIL import Image
+from maskfast.twin import sample_people, draw_person
+from maskfast.layout import read_train
+
+def test_twin_layout(twin):
+    sol = pd.read_csv(twin / 'eval' / 'solution.csv')
+    info = pd.read_csv(twin / 'eval' / 'info.csv')
+    assert list(sol.columns) == ['ImageID', 'ans', 'Usage'] and set(sol.Usage) <= {'Public', 'Private'}
+    assert len(sol) == len(info) == 8 * 7 and (info.ans == 0).all() and list(sol.ImageID) == list(info.ImageID)
+    assert sol.ans.between(0, 17).all()
+    f = next((twin / 'train' / 'images').iterdir()) / 'normal.jpg'
+    files = list((twin / 'train' / 'images').rglob('*.*'))
+    with Image.open([p for p in files if not p.name.startswith('._')][0]) as im: assert im.size == (384, 512)
+    assert pd.read_csv(twin / 'train' / 'train.csv').columns.tolist() == ['id', 'gender', 'race', 'age', 'path']
+
+def test_imbalance_like_the_real_data():
+    p = sample_people(20000, np.random.default_rng(0))
+    female = (p.gender == 'female').mean()
+    assert 0.59 < female < 0.64
+    assert p.age.min() == 18 and p.age.max() == 60 and (p.age > 60).sum() == 0
+    old = (p.age == 60).mean(); assert 0.05 < old < 0.09
+    assert (p.age.between(55, 59).mean() / 5) > 2 * (p.age.between(30, 54).mean() / 25)    # the 55-59 bump
+    assert p[p.gender == 'male'].age.mean() < p[p.gender == 'female'].age.mean()             # men younger
+
+def test_same_person_same_look_masks_differ():
+    ph = draw_person(5, 0, True, 40, 'Asian')
+    assert set(ph) == {'mask1', 'mask2', 'mask3', 'mask4', 'mask5', 'incorrect_mask', 'normal'}
+    top = lambda a: a[:120].astype(float)
+    assert np.abs(top(ph['mask1']) - top(ph['normal'])).mean() < 20         # same background and hair
+    mid = lambda a: a[250:330, 140:250].astype(float)
+    assert np.abs(mid(ph['mask1']) - mid(ph['normal'])).mean() > 10         # the mask region changes
+    other = draw_person(6, 0, False, 25, 'Asian')
+    assert np.abs(top(ph['normal']) - top(other['normal'])).mean() > np.abs(top(ph['mask1']) - top(ph['normal'])).mean()
+
+def test_mislabel_share(tmp_path):
+    from maskfast.twin import make_twin
+    root = make_twin(tmp_path / 't', people=60, eval_people=1, seed=1, mislabel=0.5, workers=1, progress=False)
+    df = pd.read_csv(root / 'train' / 'train.csv')
+    clean = make_twin(tmp_path / 'c', people=60, eval_people=1, seed=1, mislabel=0.0, workers=1, progress=False)
+    dc = pd.read_csv(clean / 'train' / 'train.csv')
+    assert (df.gender != dc.gender).sum() > 5          # some folder names carry the wrong gender
