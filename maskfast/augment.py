@@ -9,7 +9,7 @@ import albumentations as A   # after any fastai star import, which would shadow 
 
 PRESETS = ('none', 'light', 'medium', 'heavy')
 
-def train_aug(preset='light'):
+def train_aug(preset='light', seed=None):
     "The albumentations Compose of a preset: shift/scale/rotate and brightness-contrast, plus noise and FancyPCA."
     if preset not in PRESETS: raise ValueError(f'unknown augmentation preset {preset!r}; choose one of {PRESETS}')
     if preset == 'none': return None
@@ -19,7 +19,7 @@ def train_aug(preset='light'):
     if preset in ('medium', 'heavy'): tfms += [A.GaussNoise(std_range=(0.02, 0.06), p=0.3), A.HueSaturationValue(8, 12, 8, p=0.3)]
     if preset == 'heavy': tfms += [A.FancyPCA(alpha=0.1, p=0.3), A.CoarseDropout(num_holes_range=(1, 4),
                                    hole_height_range=(0.05, 0.15), hole_width_range=(0.05, 0.15), p=0.3)]
-    return A.Compose(tfms)
+    return A.Compose(tfms, seed=seed)
 
 class AlbumentationsTfm(Transform):
     "Apply an albumentations pipeline to HWC uint8 images of the training set only."

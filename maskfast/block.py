@@ -15,7 +15,7 @@ class CachedImage(Transform):
     def __init__(self, caches): store_attr()
     def encodes(self, r: pd.Series): return np.array(self.caches[int(r['src'])].array[int(r['row'])])
 
-def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None):
+def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None, seed=None):
     """DataBlock over an items frame with `src`/`row` cache columns: (a) `target='single'`, one 18-way label, or
     (b) `target='multi'`, three labels (mask, gender, age_group)."""
     if target == 'single': ys, getters = [CategoryBlock(vocab=list(range(18)))], [ColReader('label')]
@@ -26,7 +26,7 @@ def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light'
     mean, std = (mean, std) if mean is not None else imagenet_stats
     return DataBlock(blocks=[TransformBlock(type_tfms=CachedImage(caches)), *ys], n_inp=1, getters=[None, *getters],
                      splitter=IndexSplitter(list(valid_idx)),
-                     item_tfms=[AlbumentationsTfm(train_aug(preset)), HWCToTensor()],
+                     item_tfms=[AlbumentationsTfm(train_aug(preset, seed)), HWCToTensor()],
                      batch_tfms=[IntToFloatTensor(), Normalize.from_stats(mean, std)])
 
 def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='light', bs=32, mean=None, std=None,
@@ -37,7 +37,7 @@ def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='
     idx = np.concatenate([np.asarray(train_idx), np.asarray(valid_idx)]).astype(int)
     sub = df.iloc[idx].reset_index(drop=True)
     n_tr = len(train_idx)
-    dblock = mask_datablock(caches, range(n_tr), range(n_tr, len(sub)), target, preset, mean, std)
+    dblock = mask_datablock(caches, range(n_tr), range(n_tr, len(sub)), target, preset, mean, std, seed)
     dss = dblock.datasets(sub)
     tr = sub.iloc[:n_tr]
     groups = tr['folder'].fillna('').astype(str).values

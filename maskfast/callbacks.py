@@ -1,5 +1,5 @@
 """Callbacks: CPU autocast, channels_last, best-model and per-epoch checkpoints (atomic), a time budget."""
-__all__ = ['CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
+__all__ = ['LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
            'pick_precision']
 
 import os, time
@@ -19,6 +19,11 @@ def load_checkpoint(path):
     "Load a checkpoint written by `EpochCheckpoint` (model and optimizer state, epoch)."
     return torch.load(path, map_location='cpu', weights_only=False)
 
+def _skipped(learn):
+    "True while fastai's SkipToEpoch (resume) is skipping the current epoch."
+    s = getattr(learn, 'skip_to_epoch', None)
+    return s is not None and learn.epoch < s._skip_to
+
 def pick_precision(precision='auto', device=None):
     "Resolve 'auto'|'fp32'|'bf16'|'fp16' for the device, with a one-line notice when it falls back."
     dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
@@ -35,12 +40,17 @@ def _cpu_bf16():
     except OSError: return False
     return 'avx512_bf16' in flags or 'amx_bf16' in flags
 
+class LowPrecisionDiverged(RuntimeError):
+    "A non-finite training loss under CPU bf16 autocast; the caller retries in fp32."
+
 class CPUAutocast(Callback):
     "bf16 autocast around the forward pass on the CPU (fastai's to_fp16/to_bf16 stay fp32 there)."
     order = 10
     def __init__(self, dtype=torch.bfloat16): store_attr(); self.ctx = None
     def before_batch(self): self.ctx = torch.autocast('cpu', dtype=self.dtype); self.ctx.__enter__()
     def after_pred(self): self._exit(); self.learn.pred = to_float(self.pred)
+    def after_loss(self):
+        if self.training and not hasattr(self, 'lr_finder') and not torch.isfinite(self.loss): raise LowPrecisionDiverged('non-finite training loss under bf16 autocast')
     def _exit(self):
         if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
     def after_cancel_batch(self): self._exit()
@@ -59,6 +69,7 @@ class BestModelSaver(TrackerCallback):
         super().__init__(monitor=monitor, comp=comp, reset_on_fit=best is None); self.fname, self.best_epoch = Path(fname), None
         if best is not None: self.best = best
     def after_epoch(self):
+        if _skipped(self.learn): return
         super().after_epoch()
         if self.new_best: atomic_save(self.learn.model.state_dict(), self.fname); self.best_epoch = self.epoch
     def after_fit(self):
@@ -71,6 +82,7 @@ class EpochCheckpoint(Callback):
     def __init__(self, fname, saver=None): store_attr()
     def before_fit(self): self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
     def after_epoch(self):
+        if _skipped(self.learn): return
         atomic_save({'model': self.learn.model.state_dict(), 'opt': self.learn.opt.state_dict(), 'epoch': self.epoch,
                      'best': None if self.saver is None else float(self.saver.best),
                      'best_epoch': None if self.saver is None else self.saver.best_epoch, 'time': time.time()}, self.fname)

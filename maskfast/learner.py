@@ -76,7 +76,7 @@ def _add_wandb(learn, run_dir):
     learn.gather_args = _no_gather   # fastai 2.8's Learner.gather_args crashes under fastcore 2.2
     learn.add_cb(WandbCallback(log_preds=False, log_model=False))
 
-def _no_gather(*args, **kwargs): pass
+def _no_gather(*args, **kwargs): return {}
 
 def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40):
     "Epochs that fit the remaining time budget from measured seconds per train step (valid batches ~1/3 of a step)."

@@ -66,6 +66,10 @@ def load_body_weights(model, weights, arch=''):
 def cached_pretrained(arch):
     "Pretrained backbone state dict from timm's / torchvision's local caches only (hub offline; fails in < 1 s)."
     os.environ['HF_HUB_OFFLINE'] = '1'
+    try:
+        import huggingface_hub.constants as hc
+        hc.HF_HUB_OFFLINE = True    # read once at import: set it on the module too
+    except ImportError: pass
     if arch in TV_ARCHS:
         import torchvision.models as tvm
         w = tvm.get_model_weights(arch[3:]).DEFAULT

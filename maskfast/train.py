@@ -7,7 +7,7 @@ import numpy as np, pandas as pd, torch
 from fastai.torch_core import set_seed
 from .block import mask_dataloaders, balance_report
 from .cache import dataset_stats
-from .callbacks import load_checkpoint
+from .callbacks import load_checkpoint, LowPrecisionDiverged
 from .labels import drop_age_boundary, class_name
 from .learner import mask_learner, load_items, plan_epochs, check_size
 from .metrics import macro_f1, task_f1
@@ -49,12 +49,13 @@ def fit_run(**opts):
     mean, std = (None, None) if (opts['pretrained'] or opts['weights']) else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
     opts['norm'] = 'imagenet' if mean is None else {'mean': mean, 'std': std}
     dls = mask_dataloaders(df, caches, tr, va, preset=opts['aug'], bs=opts['bs'], mean=mean, std=std,
-                           downsample=opts['downsample'], power=opts['weighted'], num_workers=opts['workers'])
+                           downsample=opts['downsample'], power=opts['weighted'], num_workers=opts['workers'], seed=opts['seed'])
     balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
-    learn = mask_learner(dls, opts['arch'], opts['head'], opts['loss'], opts['weights'], opts['pretrained'], opts['precision'],
-                         opts['channels_last'], patience=opts['patience'], run_dir=run_dir, wd=opts['wd'],
-                         quiet=opts['quiet'], wandb=opts['wandb'])
-    opts['precision_used'] = learn.precision
+    def make(precision):
+        return mask_learner(dls, opts['arch'], opts['head'], opts['loss'], opts['weights'], opts['pretrained'], precision,
+                            opts['channels_last'], patience=opts['patience'], run_dir=run_dir, wd=opts['wd'],
+                            quiet=opts['quiet'], wandb=opts['wandb'])
+    learn = make(opts['precision'])
     start_epoch = 0
     if opts.get('resume') and (run_dir / 'last.pth').exists():
         ck = load_checkpoint(run_dir / 'last.pth')
@@ -67,19 +68,29 @@ def fit_run(**opts):
     else:
         t1 = time.time()
         n_it = 60 if opts['lr'] is None else 8
-        sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True)
+        lr_kw = {} if opts['lr'] is None else {'suggest_funcs': (), 'start_lr': opts['lr'] / 100, 'end_lr': opts['lr']}
+        sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True, **lr_kw)
         step_s = (time.time() - t1) / n_it
         if opts['lr'] is None:
-            opts['lr'] = float(np.clip(sug.valley, 1e-4, 3e-2))
+            lo = 1e-4 if (opts['pretrained'] or opts['weights']) else 1e-3   # from scratch, valley is too timid
+            opts['lr'] = float(np.clip(sug.valley, lo, 1e-2))
             import matplotlib.pyplot as plt
             plt.gcf().savefig(run_dir / 'lr_find.png', dpi=80); plt.close('all')
         if not opts['epochs']:
             opts['epochs'], epoch_s = plan_epochs(opts['budget'], time.time() - t0, step_s, len(dls.train), len(dls.valid))
             print(f'budget {opts["budget"]:.0f}s: {opts["epochs"]} epochs of ~{epoch_s:.0f}s (measured {1/step_s*opts["bs"]:.0f} img/s)')
+    opts['precision_used'] = learn.precision
     write_args(run_dir, opts)
     if not opts['quiet']: print(f'training {opts["arch"]} ({opts["head"]} head, {learn.precision}) lr={opts["lr"]:.2e} '
                                 f'for {opts["epochs"]} epochs -> {run_dir}')
-    try: learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
+    init = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    try:
+        try: learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
+        except LowPrecisionDiverged:
+            print('notice: bf16 autocast gave a non-finite loss; restarting this fit in fp32')
+            learn = make('fp32'); learn.model.load_state_dict(init)
+            opts['precision_used'] = 'fp32'; write_args(run_dir, opts)
+            learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
     except KeyboardInterrupt: print(f'\ninterrupted: the last complete epoch is in {run_dir / "last.pth"}; '
                                     f'continue with --resume {run_dir}'); raise
     res = evaluate_run(learn, dls, run_dir, opts, df.iloc[va])

@@ -1,0 +1,62 @@
+import numpy as np, pytest, torch
+from maskfast.losses import make_loss, SoftF1Loss, parse_loss
+from maskfast.models import to_probs18, build_model, check_arch, load_body_weights, cached_pretrained, WeightsError
+from maskfast.labels import encode
+
+@pytest.mark.parametrize('spec,head', [('ce', 'single'), ('wce', 'single'), ('smooth', 'single'), ('focal', 'single'),
+                                       ('f1', 'single'), ('0.6*focal+0.4*f1', 'single'), ('ce', 'multi'),
+                                       ('mask:ce;gender:smooth;age:0.6*focal+0.4*f1', 'multi')])
+def test_losses_give_gradients(spec, head):
+    n = 18 if head == 'single' else 8
+    logits = torch.randn(32, n, requires_grad=True); y = torch.randint(0, 18, (32,))
+    loss = make_loss(spec, head, class_weights=np.linspace(0.5, 2, 18))
+    l = loss(logits, y); l.backward()
+    assert l.ndim == 0 and torch.isfinite(l) and logits.grad.abs().sum() > 0
+    p = loss.activation(logits.detach())
+    assert p.shape == (32, 18) and torch.allclose(p.sum(1), torch.ones(32), atol=1e-5)
+
+def test_soft_f1_is_low_when_right():
+    y = torch.arange(18).repeat(4)
+    good, bad = torch.nn.functional.one_hot(y, 18).float() * 20, torch.nn.functional.one_hot((y + 1) % 18, 18).float() * 20
+    f1 = SoftF1Loss(18)
+    assert f1(good, y) < 0.01 and f1(bad, y) > 0.99
+
+def test_multi_probs_factorise():
+    logits = torch.zeros(1, 8); logits[0, 2] = 10; logits[0, 3] = 10; logits[0, 7] = 10   # normal, male, >=60
+    assert to_probs18(logits).argmax().item() == encode(2, 0, 2)
+
+def test_bad_specs():
+    with pytest.raises(ValueError, match='unknown loss'): parse_loss('hinge')
+    with pytest.raises(ValueError, match='close matches'): check_arch('resnet-34')
+    with pytest.raises(ValueError, match='resnet34'): check_arch('resnt34')
+
+@pytest.mark.parametrize('arch', ['resnet18', 'tv_resnet18'])
+def test_heads_and_local_weights(arch, tmp_path):
+    m1, m2 = build_model(arch, 'single'), build_model(arch, 'multi')
+    x = torch.randn(2, 3, 64, 32)
+    assert m1.eval()(x).shape == (2, 18) and m2.eval()(x).shape == (2, 8)
+    if arch == 'resnet18':
+        import timm; sd = timm.create_model('resnet18', num_classes=0).state_dict()
+    else:
+        import torchvision; sd = torchvision.models.resnet18().state_dict()
+    torch.save(sd, tmp_path / 'w.pth')
+    n = load_body_weights(m1, tmp_path / 'w.pth', arch)
+    assert n > 50
+    first = next(iter(m1[0].state_dict().values()))
+    assert torch.equal(first, next(v for k, v in sd.items() if 'conv1' in k))
+    torch.save({'nothing': torch.zeros(3)}, tmp_path / 'bad.pth')
+    with pytest.raises(WeightsError, match='match'): load_body_weights(m1, tmp_path / 'bad.pth', arch)
+
+def test_safetensors_weights(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+    save_file(timm.create_model('resnet18', num_classes=0).state_dict(), tmp_path / 'w.safetensors')
+    assert load_body_weights(build_model('resnet18'), tmp_path / 'w.safetensors', 'resnet18') > 50
+
+def test_pretrained_offline_fails_fast_with_message(tmp_path, monkeypatch):
+    import time
+    monkeypatch.setenv('HF_HOME', str(tmp_path / 'hf')); monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'th'))
+    t = time.time()
+    with pytest.raises(WeightsError, match='--weights'): cached_pretrained('resnet18')
+    with pytest.raises(WeightsError, match='resnet18-'): cached_pretrained('tv_resnet18')
+    assert time.time() - t < 5

@@ -1,0 +1,77 @@
+import shutil, subprocess, sys, numpy as np, pandas as pd, pytest
+from PIL import Image
+from maskfast.submit import predict_eval, predict_images, score_submission, check_submission, SubmissionError
+from maskfast.infer import soft_vote, hard_vote, person_consistency, group_people, thumb_features
+from maskfast.labels import encode
+
+def test_submission_format_and_order(twin, trained, tmp_path):
+    out = tmp_path / 'sub.csv'
+    sub, probs = predict_eval([trained['run_dir']], str(twin), str(out), tta=0, progress=False)
+    info = pd.read_csv(twin / 'eval' / 'info.csv')
+    disk = pd.read_csv(out)
+    assert list(disk.columns) == ['ImageID', 'ans'] and list(disk.ImageID) == list(info.ImageID)
+    assert disk.ans.between(0, 17).all() and (disk.ans.values == probs.argmax(1)).all()
+    sub1, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False)
+    sub3, p3 = predict_eval([trained['run_dir']], str(twin), None, tta=3, progress=False)
+    assert not np.allclose(probs, p1) and not np.allclose(p1, p3)
+    assert np.allclose(p1.sum(1), 1, atol=1e-4)
+    res = score_submission(out, twin / 'eval' / 'solution.csv')
+    assert set(res) == {'Public', 'Private', 'All', 'tasks'} and res['All']['n'] == len(info)
+
+def test_ensemble_of_the_same_run_is_the_run(twin, trained):
+    _, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False)
+    _, p2 = predict_eval([trained['run_dir']] * 2, str(twin), None, tta=0, progress=False, weighted=True)
+    assert np.allclose(p1, p2, atol=5e-3)   # bf16 inference: ~3 significant digits
+
+def test_vote_arithmetic():
+    a = np.array([[0.6, 0.4, 0.0], [0.2, 0.3, 0.5]]); b = np.array([[0.0, 0.9, 0.1], [0.1, 0.1, 0.8]])
+    c = np.array([[0.45, 0.55, 0.0], [0.9, 0.05, 0.05]])
+    assert np.allclose(soft_vote([a, b]), (a + b) / 2)
+    assert np.allclose(soft_vote([a, b], [3, 1]), (3 * a + b) / 4)
+    assert list(soft_vote([a, b, c]).argmax(1)) == [1, 2]
+    assert list(hard_vote([a, b, c]).argmax(1)) == [1, 2]            # votes: row0 0,1,1 -> 1; row1 2,2,0 -> 2
+    assert list(hard_vote([a, b, c], [5, 1, 1]).argmax(1)) == [0, 2]
+    assert list(hard_vote([a, b]).argmax(1)) == [1, 2]               # row0 tie 0 vs 1: mean prob 0.65 for 1 wins
+
+def test_scorer_hand_cases(tmp_path):
+    sol = pd.DataFrame({'ImageID': ['a', 'b', 'c', 'd'], 'ans': [0, 1, 1, 17], 'Usage': ['Public', 'Public', 'Private', 'Private']})
+    perfect = sol[['ImageID', 'ans']].iloc[::-1]
+    r = score_submission(perfect, sol)
+    assert r['All']['f1'] == 1 and r['Public']['acc'] == 1 and r['Private']['n'] == 2
+    half = perfect.assign(ans=[17, 0, 0, 0])   # d right, c wrong, b wrong, a right
+    r = score_submission(half, sol)
+    assert r['All']['acc'] == 0.5 and r['All']['f1'] == pytest.approx((0.5 + 0 + 1) / 3)   # F1 of 0, 1, 17
+    for bad, msg in ((sol[['ImageID', 'ans']].iloc[:3], 'missing'), (pd.concat([perfect, perfect.iloc[:1]]), 'duplicated'),
+                     (pd.concat([perfect, pd.DataFrame({'ImageID': ['z'], 'ans': [0]})]), 'not in the answer key'),
+                     (perfect.assign(ans=[0, 1, 18, 17]), 'outside 0..17')):
+        with pytest.raises(SubmissionError, match=msg): check_submission(bad, sol)
+    perfect.to_csv(tmp_path / 's.csv', index=False); sol.to_csv(tmp_path / 'k.csv', index=False)
+    r = subprocess.run([sys.executable, '-m', 'maskfast.score', str(tmp_path / 's.csv'), str(tmp_path / 'k.csv')], capture_output=True, text=True)
+    assert 'All      macro F1 1.0000' in r.stdout
+    sol.iloc[:2].to_csv(tmp_path / 'k2.csv', index=False)
+    r = subprocess.run([sys.executable, '-m', 'maskfast.score', str(tmp_path / 's.csv'), str(tmp_path / 'k2.csv')], capture_output=True, text=True)
+    assert r.returncode != 0 and 'not in the answer key' in r.stderr and 'Traceback' not in r.stderr
+
+def test_predict_folder_with_broken_file(twin, trained, tmp_path):
+    d = tmp_path / 'imgs'; shutil.copytree(next((twin / 'train' / 'images').iterdir()), d)
+    (d / 'broken.jpg').write_bytes(b'not a jpeg'); (d / 'notes.txt').write_text('hi')
+    df = predict_images([trained['run_dir']], [d, tmp_path / 'missing.jpg'], str(tmp_path / 'p.csv'))
+    names = set(pd.read_csv(tmp_path / 'p.csv').file.map(lambda f: f.split('/')[-1]))
+    assert 'broken.jpg' not in names and 'notes.txt' not in names and len(df) == 7
+    assert set(df['mask']) <= {'wear', 'incorrect', 'normal'} and df.prob.between(0, 1).all()
+
+def test_person_consistency_votes_gender_age_keeps_mask():
+    probs = np.full((3, 18), 1e-4)
+    probs[0, encode(0, 1, 1)] = 1; probs[1, encode(2, 1, 1)] = 1; probs[2, encode(1, 0, 0)] = 0.5; probs[2, encode(1, 1, 1)] = 0.4
+    out = person_consistency(probs / probs.sum(1, keepdims=True), np.array([0, 0, 0])).argmax(1)
+    assert list(out) == [encode(0, 1, 1), encode(2, 1, 1), encode(1, 1, 1)]
+
+def test_grouping_finds_people(twin):
+    from maskfast.cache import build_cache
+    from maskfast.layout import read_train
+    df = read_train(twin, verbose=False)
+    c = build_cache(df.file, (64, 48), name='g', verbose=False, progress=False)
+    g = group_people(thumb_features(c), min_sim=0.8)
+    same = [len(set(g[df.folder.values == f])) for f in df.folder.unique()]
+    assert np.mean(same) < 3          # photos of one person mostly land in one group
+    assert len(np.unique(g)) > df.folder.nunique() * 0.8

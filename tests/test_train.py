@@ -1,0 +1,78 @@
+import json, numpy as np, pandas as pd, pytest, torch, yaml
+from conftest import TINY
+from maskfast.train import fit_run
+from maskfast.runs import load_model, read_valid_preds
+
+def test_run_folder_contents(trained):
+    from pathlib import Path
+    rd = Path(trained['run_dir'])
+    for f in ('args.yaml', 'history.csv', 'model.pth', 'model.json', 'last.pth', 'confusion.png', 'report.txt',
+              'valid_preds.csv', 'balance.png', 'result.json'):
+        assert (rd / f).exists(), f
+    args = yaml.safe_load((rd / 'args.yaml').read_text())
+    assert args['arch'] == 'resnet18' and args['versions']['torch'] and args['epochs'] == 2
+    hist = pd.read_csv(rd / 'history.csv')
+    assert len(hist) == 2 and {'f1_macro', 'f1_mask', 'f1_gender', 'f1_age', 'acc18'} <= set(hist.columns)
+    vp, probs = read_valid_preds(rd)
+    assert np.allclose(probs.sum(1), 1, atol=1e-3) and vp.person.nunique() < len(vp)
+    model, cfg = load_model(rd)
+    assert cfg['size'] == [64, 32]
+    assert 'macro F1' in (rd / 'report.txt').read_text()
+    assert 0 <= trained['f1'] <= 1
+
+def test_reproducible_history(twin, tmp_path):
+    a = fit_run(data=str(twin), out=str(tmp_path / 'a'), **TINY, precision='fp32')
+    b = fit_run(data=str(twin), out=str(tmp_path / 'b'), **TINY, precision='fp32')
+    ha, hb = pd.read_csv(tmp_path / 'a' / 'history.csv'), pd.read_csv(tmp_path / 'b' / 'history.csv')
+    assert np.allclose(ha.train_loss, hb.train_loss) and np.allclose(ha.valid_loss, hb.valid_loss)
+
+class _Kill(Exception): pass
+
+def test_resume_matches_uninterrupted_schedule(twin, tmp_path, monkeypatch):
+    from fastai.callback.core import Callback
+    from fastai.learner import Learner
+    lrs = {}
+    class RecordLR(Callback):
+        order = 99
+        def before_epoch(self): lrs.setdefault(self.learn.path.name, {})
+        def after_batch(self):
+            if self.training and not hasattr(self.learn, 'lr_finder'):
+                lrs[self.learn.path.name].setdefault(self.epoch, self.opt.hypers[0]['lr'])
+    class KillAfterEpoch1(Callback):
+        order = 100
+        def after_epoch(self):
+            if (self.epoch == 0 and self.learn.path.name == 'killed' and not hasattr(self.learn, 'lr_finder')
+                    and not hasattr(self.learn, 'skip_to_epoch')):
+                raise _Kill('killed after epoch 1')
+    orig = Learner.fit
+    def fit(self, *a, **k):
+        with self.added_cbs([RecordLR(), KillAfterEpoch1()]): return orig(self, *a, **k)
+    monkeypatch.setattr(Learner, 'fit', fit)
+    opts = dict(data=str(twin), **{**TINY, 'epochs': 3})
+    fit_run(out=str(tmp_path / 'full'), **opts)
+    with pytest.raises(_Kill): fit_run(out=str(tmp_path / 'killed'), **opts)
+    assert not (tmp_path / 'killed' / 'model.json').exists() and (tmp_path / 'killed' / 'last.pth').exists()
+    res = fit_run(resume=str(tmp_path / 'killed'))
+    assert lrs['killed'] == pytest.approx(lrs['full'])
+    assert len(pd.read_csv(tmp_path / 'killed' / 'history.csv')) == 3 and res['epochs'] == 3
+
+def test_multi_head_fold_all(twin, tmp_path):
+    from maskfast.train import fit_folds
+    res = fit_folds(data=str(twin), out=str(tmp_path / 'k'), **{**TINY, 'folds': 2}, head='multi', loss='focal')
+    assert len(res['fold_f1']) == 2 and 0 <= res['oof_f1'] <= 1
+    assert json.loads((tmp_path / 'k' / 'oof.json').read_text())['oof_f1'] == pytest.approx(res['oof_f1'])
+    a, b = (pd.read_csv(tmp_path / 'k' / f'fold{i}' / 'valid_preds.csv') for i in (0, 1))
+    assert not set(a.person) & set(b.person)
+
+def test_wandb_offline(twin, tmp_path, monkeypatch):
+    monkeypatch.setenv('WANDB_MODE', 'offline'); monkeypatch.setenv('WANDB_SILENT', 'true')
+    fit_run(data=str(twin), out=str(tmp_path / 'w'), **TINY, wandb=True)
+    import wandb; wandb.finish()
+    assert list((tmp_path / 'w').rglob('*.wandb'))
+
+def test_cli_errors(twin, tmp_path):
+    import subprocess, sys
+    r = subprocess.run([sys.executable, '-m', 'maskfast.fit', '--arch', 'resnet-34', '--data', str(twin)], capture_output=True, text=True)
+    assert r.returncode != 0 and 'close matches' in r.stderr and 'Traceback' not in r.stderr
+    r = subprocess.run([sys.executable, '-m', 'maskfast.fit', '--data', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode != 0 and 'train/images' in r.stderr and 'Traceback' not in r.stderr
