@@ -1,6 +1,6 @@
 """Read the competition folders (train/train.csv, person folders, eval/info.csv) into item frames."""
 __all__ = ['IMAGE_EXTS', 'LayoutError', 'parse_folder', 'read_people', 'read_train', 'read_eval', 'check_images',
-           'is_junk']
+           'is_junk', 'read_external']
 
 import re, warnings
 from pathlib import Path
@@ -102,3 +102,25 @@ def check_images(files, verbose=True):
         print(f'checked {len(files)} image(s): {len(bad)} unreadable')
         for f, why in bad[:20]: print(f'  {f}: {why}')
     return bad
+
+def read_external(csv, old_from=60):
+    """External labelled images from a simple CSV `path,gender,age,mask` (gender male/female or 0/1; mask
+    wear/incorrect/normal or 0/1/2; optional `person` column); relative paths are resolved from the CSV's folder."""
+    from .labels import MASKS, GENDERS
+    csv = Path(csv); ext = pd.read_csv(csv)
+    missing = {'path', 'gender', 'age', 'mask'} - set(ext.columns)
+    if missing: raise LayoutError(f'{csv}: missing column(s) {sorted(missing)}; expected path,gender,age,mask[,person]')
+    def code(col, names):
+        v = ext[col].astype(str).str.lower().map(lambda s: names.index(s) if s in names else (int(s) if s.isdigit() else -1))
+        bad = ext.loc[~v.between(0, len(names) - 1), col]
+        if len(bad): raise LayoutError(f'{csv}: bad {col} value(s) {list(bad[:3])}; use {names} or 0..{len(names) - 1}')
+        return v.astype(int)
+    files = [str(p if Path(p).is_absolute() else csv.parent / p) for p in ext['path']]
+    absent = [f for f in files if not Path(f).exists()]
+    if absent: raise LayoutError(f'{csv} names {len(absent)} missing image(s), first: {absent[:3]}')
+    df = pd.DataFrame({'file': files, 'folder': ext['person'].astype(str) if 'person' in ext else None, 'id': None,
+                       'stem': 'external', 'gender': code('gender', list(GENDERS)), 'age': ext['age'].astype(int),
+                       'mask': code('mask', list(MASKS))})
+    df['age_group'] = age_group(df['age'].values, old_from)
+    df['label'] = encode(df['mask'].values, df['gender'].values, df['age_group'].values)
+    return df

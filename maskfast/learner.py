@@ -1,5 +1,5 @@
 """One factory that wires model, loss, metrics and callbacks into a fastai Learner; data loading for a run."""
-__all__ = ['mask_learner', 'load_items', 'plan_epochs', 'check_size']
+__all__ = ['mask_learner', 'load_items', 'external_training_items', 'plan_epochs', 'check_size']
 
 import time, warnings
 from pathlib import Path
@@ -36,6 +36,16 @@ def load_items(root, size, crop=0.85, old_from=60, label_fixes=None, workers=Non
         df = df[cache.ok].reset_index(drop=True)
     return df, [cache]
 
+def external_training_items(csv, size, crop=0.85, old_from=60, verbose=True):
+    "Items from an external `path,gender,age,mask` CSV, cached, ready to pass as `fit_run(extra=...)` (training only)."
+    from .layout import read_external
+    ext = read_external(csv, old_from)
+    cache = build_cache(ext['file'], size, crop, name='external', verbose=verbose)
+    ext['src'], ext['row'] = 0, np.arange(len(ext))
+    ext = ext[cache.ok].reset_index(drop=True)
+    ext.attrs['caches'] = [cache]
+    return ext
+
 def mask_learner(dls, arch='resnet18', head='single', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor='f1_macro', patience=0, run_dir=None, class_weight_power=0.5,
                  wd=None, ps=None, quiet=False, wandb=False):
@@ -52,6 +62,7 @@ def mask_learner(dls, arch='resnet18', head='single', loss='ce', weights=None, p
     if prec == 'bf16' and dls.device.type == 'cpu': cbs.append(CPUAutocast())
     if channels_last: cbs.append(ChannelsLast())
     path = Path(run_dir) if run_dir else Path('.')
+    path.mkdir(parents=True, exist_ok=True)
     learn = Learner(dls, model, loss_func=make_loss(loss, head, cw), metrics=mask_metrics(), splitter=default_split,
                     path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()

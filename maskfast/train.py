@@ -17,7 +17,7 @@ from .runs import new_run_dir, write_args, read_args, write_model, write_valid_p
 DEFAULTS = dict(data=None, arch='resnet18', head='single', loss='ce', pretrained=False, weights=None,
                 size=(128, 96), crop=0.85, bs=32, epochs=0, budget=420., lr=None, wd=None, precision='auto', channels_last=True,
                 patience=0, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
-                label_fixes=None, aug='light', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
+                label_fixes=None, aug='light', split='person', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
 
 def fit_run(**opts):
     """Train one fold into a run folder and return a summary dict (run_dir, f1, epochs, ...). Options: `DEFAULTS`.
@@ -37,7 +37,10 @@ def fit_run(**opts):
     set_seed(opts['seed'], reproducible=True)
     df, caches = load_items(opts['data'], opts['size'], opts['crop'], opts['old_from'], opts['label_fixes'], verbose=not opts['quiet'])
     from .splits import fold_indices
-    tr, va = fold_indices(df, int(opts['fold']), opts['folds'], opts['seed'])
+    if opts['split'] == 'image':     # the leaky split, kept only to measure how much it over-states F1
+        from .splits import random_image_splitter
+        tr, va = map(np.asarray, random_image_splitter(1 / opts['folds'], opts['seed'])(df))
+    else: tr, va = fold_indices(df, int(opts['fold']), opts['folds'], opts['seed'])
     if opts['drop_boundary']: tr = drop_age_boundary(df, tr)
     extra = opts.pop('extra', None) if isinstance(opts.get('extra'), pd.DataFrame) else None
     if extra is not None:
@@ -70,6 +73,11 @@ def fit_run(**opts):
         n_it = 60 if opts['lr'] is None else 8
         lr_kw = {} if opts['lr'] is None else {'suggest_funcs': (), 'start_lr': opts['lr'] / 100, 'end_lr': opts['lr']}
         sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True, **lr_kw)
+        early = np.array([float(l) for l in learn.recorder.losses[:max(3, len(learn.recorder.losses) // 10)]])
+        if learn.precision == 'bf16' and not np.isfinite(early).all():
+            print('notice: bf16 autocast gave NaN losses in lr_find; using fp32 for this run')
+            learn = make('fp32'); t1 = time.time()
+            sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True, **lr_kw)
         step_s = (time.time() - t1) / n_it
         if opts['lr'] is None:
             lo = 1e-4 if (opts['pretrained'] or opts['weights']) else 1e-3   # from scratch, valley is too timid

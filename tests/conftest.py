@@ -5,7 +5,7 @@ warnings.filterwarnings('ignore', category=DeprecationWarning)
 import pytest
 from maskfast.twin import make_twin
 
-TINY = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, folds=4)
+TINY = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, folds=4, precision='fp32')
 
 @pytest.fixture(scope='session')
 def twin(tmp_path_factory):

@@ -21,8 +21,8 @@ def test_run_folder_contents(trained):
     assert 0 <= trained['f1'] <= 1
 
 def test_reproducible_history(twin, tmp_path):
-    a = fit_run(data=str(twin), out=str(tmp_path / 'a'), **TINY, precision='fp32')
-    b = fit_run(data=str(twin), out=str(tmp_path / 'b'), **TINY, precision='fp32')
+    a = fit_run(data=str(twin), out=str(tmp_path / 'a'), **TINY)
+    b = fit_run(data=str(twin), out=str(tmp_path / 'b'), **TINY)
     ha, hb = pd.read_csv(tmp_path / 'a' / 'history.csv'), pd.read_csv(tmp_path / 'b' / 'history.csv')
     assert np.allclose(ha.train_loss, hb.train_loss) and np.allclose(ha.valid_loss, hb.valid_loss)
 
