@@ -44,7 +44,6 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     from .splits import fold_indices
     from .block import mask_dataloaders
     from .infer import predict_cache
-    from .cache import build_cache
     if data is None:
         from .twin import default_twin
         data = default_twin()

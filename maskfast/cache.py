@@ -17,9 +17,7 @@ def load_image(file, size=(128, 96), crop=0.85):
     import cv2
     h, w = size
     with Image.open(file) as im:
-        iw, ih = im.size
         im.draft('RGB', (int(w / crop), int(h / crop)))
-        scale = im.size[0] / iw
         im = im.convert('RGB')
         a = np.asarray(im)
     ch, cw = a.shape[0] * crop, a.shape[1] * crop

@@ -4,7 +4,7 @@ __all__ = ['main', 'run_eda']
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse, store_true
-from .labels import class_name, AGES, MASKS, GENDERS
+from .labels import class_name, AGES, GENDERS
 from .layout import read_train, check_images, is_junk
 
 def run_eda(data=None, out='eda', check=False, old_from=60):
@@ -43,11 +43,11 @@ def run_eda(data=None, out='eda', check=False, old_from=60):
     bad = check_images(df.file, verbose=False) if check else []
     text = '\n'.join([f'# EDA of {data}', '', f'- {len(people)} people, {len(df)} images; '
                       f'{(people.gender == 1).mean():.1%} female; ages {people.age.min()}-{people.age.max()}',
-                      f'- age groups (people): ' + ', '.join(f'{AGES[i]} {n}' for i, n in people.age_group.value_counts().sort_index().items()),
-                      f'- extensions: ' + ', '.join(f'{k} {v}' for k, v in exts.items()),
-                      f'- image sizes (W x H, sample of 200): ' + ', '.join(f'{k[0]}x{k[1]} {v}' for k, v in sizes.items()),
+                      '- age groups (people): ' + ', '.join(f'{AGES[i]} {n}' for i, n in people.age_group.value_counts().sort_index().items()),
+                      '- extensions: ' + ', '.join(f'{k} {v}' for k, v in exts.items()),
+                      '- image sizes (W x H, sample of 200): ' + ', '.join(f'{k[0]}x{k[1]} {v}' for k, v in sizes.items()),
                       f'- junk files skipped: {len(junk)}' + ''.join(f'\n  - {f}' for f in junk[:20]),
-                      f'- unreadable images: ' + (f'{len(bad)}' + ''.join(f'\n  - {f}: {w}' for f, w in bad[:20]) if check else 'not checked (use --check)'),
+                      '- unreadable images: ' + (f'{len(bad)}' + ''.join(f'\n  - {f}: {w}' for f, w in bad[:20]) if check else 'not checked (use --check)'),
                       '', '![balance](balance.png)', '![ages](ages.png)', '![samples](samples.png)', ''])
     (out / 'summary.md').write_text(text)
     return text

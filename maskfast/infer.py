@@ -3,7 +3,7 @@ __all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'thumb_features', 'group_p
 
 import numpy as np, torch
 from .models import to_probs18
-from .labels import decode, encode
+from .labels import encode
 
 def _norm(cfg):
     from fastai.vision.core import imagenet_stats

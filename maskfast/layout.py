@@ -4,7 +4,7 @@ __all__ = ['IMAGE_EXTS', 'LayoutError', 'parse_folder', 'read_people', 'read_tra
 
 import re, warnings
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from .labels import STEM_MASK, encode, age_group
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')

@@ -1,9 +1,8 @@
 """One factory that wires model, loss, metrics and callbacks into a fastai Learner; data loading for a run."""
 __all__ = ['mask_learner', 'load_items', 'external_training_items', 'plan_epochs', 'check_size']
 
-import time, warnings
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401  (patches Learner.lr_find and fit_one_cycle)
 from fastai.vision.learner import default_split

@@ -2,7 +2,7 @@
 __all__ = ['LESSONS', 'run_lessons', 'plot_lessons']
 
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from .submit import predict_eval, score_submission
 from .train import fit_run, fit_folds
 from .pseudolabel import pseudo_rounds

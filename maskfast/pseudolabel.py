@@ -2,7 +2,6 @@
 __all__ = ['pseudo_items', 'pseudo_rounds']
 
 import shutil
-from pathlib import Path
 import numpy as np, pandas as pd
 from .cache import build_cache
 from .labels import decode
@@ -29,7 +28,7 @@ def pseudo_rounds(data=None, rounds=2, threshold=0.9, tta=1, consistency=False, 
         data = str(default_twin())
     parent = new_run_dir(out, prefix='pseudo')
     info = read_eval(data)
-    extra, rows, best = None, [], None
+    extra, rows = None, []
     for r in range(rounds + 1):
         rd = parent / f'round{r}'
         res = fit_run(**{**fit_opts, 'data': data, 'out': str(rd), 'extra': extra})

@@ -4,7 +4,7 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 
 import json, os
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from .cache import build_cache
 from .infer import predict_cache, soft_vote, hard_vote, thumb_features, group_people, person_consistency
 from .labels import MASKS, GENDERS, AGES, decode
@@ -57,7 +57,6 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     return sub, probs
 
 def _image_files(paths):
-    from .layout import is_junk
     files, skipped = [], []
     for p in map(Path, paths):
         if p.is_dir(): items = sorted(q for q in p.rglob('*') if q.is_file())

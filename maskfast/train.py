@@ -3,7 +3,7 @@ __all__ = ['DEFAULTS', 'fit_run', 'fit_folds', 'evaluate_run']
 
 import time
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
 from .block import mask_dataloaders, balance_report
 from .cache import dataset_stats
@@ -11,7 +11,7 @@ from .callbacks import load_checkpoint, LowPrecisionDiverged
 from .labels import drop_age_boundary, class_name
 from .learner import mask_learner, load_items, plan_epochs, check_size
 from .metrics import macro_f1, task_f1
-from .models import check_arch, to_probs18
+from .models import check_arch
 from .runs import new_run_dir, write_args, read_args, write_model, write_valid_preds, read_valid_preds
 
 DEFAULTS = dict(data=None, arch='resnet18', head='single', loss='ce', pretrained=False, weights=None,

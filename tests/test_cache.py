@@ -1,4 +1,4 @@
-import os, shutil, time, numpy as np, pytest
+import os, time, numpy as np, pytest
 from PIL import Image
 from maskfast.cache import build_cache, load_image, dataset_stats
 

@@ -1,4 +1,4 @@
-import shutil, warnings, numpy as np, pandas as pd, pytest
+import shutil, pandas as pd, pytest
 from PIL import Image
 from maskfast.layout import read_train, read_eval, read_people, check_images, LayoutError, parse_folder
 from maskfast.labels import encode

@@ -1,5 +1,4 @@
 import shutil, subprocess, sys, numpy as np, pandas as pd, pytest
-from PIL import Image
 from maskfast.submit import predict_eval, predict_images, score_submission, check_submission, SubmissionError
 from maskfast.infer import soft_vote, hard_vote, person_consistency, group_people, thumb_features
 from maskfast.labels import encode

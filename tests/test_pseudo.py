@@ -1,4 +1,3 @@
-import numpy as np, pandas as pd
 from conftest import TINY
 import maskfast.train as train_mod
 from maskfast.pseudolabel import pseudo_rounds

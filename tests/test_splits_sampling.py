@@ -1,4 +1,4 @@
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np, pytest, torch
 from maskfast.layout import read_train
 from maskfast.splits import fold_indices, person_folds
 from maskfast.sampling import downsample_masks, class_weights
@@ -45,7 +45,7 @@ def test_dataloaders_sampling_and_valid_untouched(items):
     assert dls.valid.n == len(va) and not dls.valid.shuffle
     seen = []
     for _ in range(3):
-        idxs = dls.train.get_idxs(); seen.append(set(dls.train.epoch_idxs))
+        dls.train.get_idxs(); seen.append(set(dls.train.epoch_idxs))
         drawn = dls.items.iloc[dls.train.epoch_idxs]
         assert (drawn[drawn.stem.str.startswith('mask')].groupby('folder').size() == 1).all()
     assert seen[0] != seen[1] or seen[1] != seen[2]

@@ -1,7 +1,6 @@
 import numpy as np, pandas as pd
 from PIL import Image
 from maskfast.twin import sample_people, draw_person
-from maskfast.layout import read_train
 
 def test_twin_layout(twin):
     sol = pd.read_csv(twin / 'eval' / 'solution.csv')
@@ -9,7 +8,6 @@ def test_twin_layout(twin):
     assert list(sol.columns) == ['ImageID', 'ans', 'Usage'] and set(sol.Usage) <= {'Public', 'Private'}
     assert len(sol) == len(info) == 8 * 7 and (info.ans == 0).all() and list(sol.ImageID) == list(info.ImageID)
     assert sol.ans.between(0, 17).all()
-    f = next((twin / 'train' / 'images').iterdir()) / 'normal.jpg'
     files = list((twin / 'train' / 'images').rglob('*.*'))
     with Image.open([p for p in files if not p.name.startswith('._')][0]) as im: assert im.size == (384, 512)
     assert pd.read_csv(twin / 'train' / 'train.csv').columns.tolist() == ['id', 'gender', 'race', 'age', 'path']

@@ -1,4 +1,4 @@
-import json, numpy as np, pandas as pd, pytest, torch, yaml
+import json, numpy as np, pandas as pd, pytest, yaml
 from conftest import TINY
 from maskfast.train import fit_run
 from maskfast.runs import load_model, read_valid_preds
@@ -25,6 +25,7 @@ def test_reproducible_history(twin, tmp_path):
     b = fit_run(data=str(twin), out=str(tmp_path / 'b'), **TINY)
     ha, hb = pd.read_csv(tmp_path / 'a' / 'history.csv'), pd.read_csv(tmp_path / 'b' / 'history.csv')
     assert np.allclose(ha.train_loss, hb.train_loss) and np.allclose(ha.valid_loss, hb.valid_loss)
+    assert a['f1'] == b['f1']
 
 class _Kill(Exception): pass
 
