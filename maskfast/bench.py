@@ -5,7 +5,8 @@ import time
 from typing import Annotated
 import numpy as np, torch
 from fastcore.script import call_parse
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import CancelFitException
+from .callbacks import BatchTimer
 
 class NaiveJPEGDataset(torch.utils.data.Dataset):
     "The official-baseline style path: decode the full JPEG with PIL every epoch, resize, to tensor."
@@ -16,22 +17,10 @@ class NaiveJPEGDataset(torch.utils.data.Dataset):
         with Image.open(self.files[i]) as im: im = im.convert('RGB').resize(self.size[::-1], Image.BILINEAR)
         return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float().div(255), self.labels[i]
 
-class _StepTimer(Callback):
-    "Times training batches after `warmup`, stops after `n`."
-    order = 100
-    def __init__(self, n, warmup=3): self.n, self.warmup, self.times = n, warmup, []
-    def after_batch(self):
-        if not self.training: return
-        self.times.append(time.perf_counter())
-        if len(self.times) >= self.n + self.warmup: raise CancelFitException()
-
 class _MemDL(list):
     "Batches already in memory, with the few DataLoader methods fastai's loop calls."
     def to(self, device): return self
 
-def _rate(times, bs, warmup=3):
-    t = np.diff(times[warmup - 1:]) if len(times) > warmup else np.diff(times)
-    return bs / np.median(t)
 
 def _loader_rate(it, n, bs):
     it = iter(it); next(it); t = time.perf_counter()
@@ -57,15 +46,15 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     xb, yb = dls.one_batch()
     from fastai.data.core import DataLoaders
     mem = _MemDL([(xb, yb)] * (steps + 5))
-    timer = _StepTimer(steps)
+    timer = BatchTimer(steps + 3)
     learn.dls = DataLoaders(mem, mem, device=dls.device)
     try: learn.fit(1, 1e-4, cbs=timer)
     except CancelFitException: pass
-    res['model_only'] = _rate(timer.times, bs)
+    res['model_only'] = bs / timer.step_seconds(3)
     # (2) end to end: cache + sampling + augmentation + model
-    learn.dls = dls; timer = _StepTimer(steps)
+    learn.dls = dls; timer = BatchTimer(steps + 3)
     learn.fit(1, 1e-4, cbs=timer)
-    res['end_to_end'] = _rate(timer.times, bs)
+    res['end_to_end'] = bs / timer.step_seconds(3)
     # (3) loaders alone
     res['loader_cache'] = _loader_rate(dls.train, min(steps * 2, len(dls.train) - 1), bs)
     naive = torch.utils.data.DataLoader(NaiveJPEGDataset(df.file.values[tr], df.label.values[tr], size), bs, shuffle=True,

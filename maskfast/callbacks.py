@@ -1,12 +1,12 @@
 """Callbacks: CPU autocast, channels_last, best-model and per-epoch checkpoints (atomic), a time budget."""
-__all__ = ['LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
+__all__ = ['BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
            'pick_precision']
 
 import os, time
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import store_attr
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.tracker import TrackerCallback
 from fastai.torch_core import to_float
 
@@ -39,6 +39,19 @@ def _cpu_bf16():
     try: flags = Path('/proc/cpuinfo').read_text()
     except OSError: return False
     return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+class BatchTimer(Callback):
+    "Record the time after each training batch (lr_find included); stop the fit after `n` batches when `n` is set."
+    order = 100
+    def __init__(self, n=None): self.n, self.times = n, []
+    def after_batch(self):
+        if not self.training: return
+        self.times.append(time.perf_counter())
+        if self.n is not None and len(self.times) >= self.n: raise CancelFitException()
+    def step_seconds(self, skip=2):
+        "Median seconds per batch, skipping the first `skip` (warm-up)."
+        t = np.diff(self.times[skip:]) if len(self.times) > skip + 2 else np.diff(self.times)
+        return float(np.median(t)) if len(t) else float('nan')
 
 class LowPrecisionDiverged(RuntimeError):
     "A non-finite training loss under CPU bf16 autocast; the caller retries in fp32."

@@ -26,7 +26,7 @@ def parse_folder(name):
 
 def read_people(root):
     "One row per person folder: folder, id, gender (0 male / 1 female), race, age; from train.csv when present."
-    root = Path(root); img_dir = root / 'train' / 'images'
+    root = Path(root).resolve(); img_dir = root / 'train' / 'images'
     if not img_dir.is_dir():
         raise LayoutError(f'{img_dir} not found: --data must point at the competition root holding '
                           'train/images/<person folders> (and train/train.csv, eval/info.csv)')
@@ -55,7 +55,7 @@ def read_people(root):
 def read_train(root, old_from=60, verbose=True):
     """One row per training image: file, folder (the person key), id, stem, gender, age, mask, age_group, label.
     Junk files are skipped and counted; a person with missing or duplicated stems is warned about and kept."""
-    root = Path(root); img_dir = root / 'train' / 'images'
+    root = Path(root).resolve(); img_dir = root / 'train' / 'images'
     people = read_people(root)
     rows, junk, problems = [], 0, []
     for p in people.itertuples():
@@ -79,7 +79,7 @@ def read_train(root, old_from=60, verbose=True):
 
 def read_eval(root):
     "The eval images in `eval/info.csv` order: ImageID, file; missing files are an error listing the first few."
-    root = Path(root); csv = root / 'eval' / 'info.csv'
+    root = Path(root).resolve(); csv = root / 'eval' / 'info.csv'
     if not csv.exists(): raise LayoutError(f'{csv} not found: predictions need eval/info.csv and eval/images/')
     info = pd.read_csv(csv, dtype={'ImageID': str})
     if 'ImageID' not in info: raise LayoutError(f'{csv}: no ImageID column')

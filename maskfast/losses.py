@@ -56,7 +56,11 @@ class MultiTaskLoss(nn.Module):
 class _Activated(nn.Module):
     "Wraps a loss with fastai's activation (18-class probabilities) and decodes (argmax) for get_preds."
     def __init__(self, loss): super().__init__(); self.loss = loss
-    def forward(self, logits, y): return self.loss(logits.float(), y.long().view(-1))
+    def forward(self, logits, y, reduction='mean'):
+        y = y.long().view(-1)
+        if reduction == 'none':   # per item, for fastai's Interpretation / top losses: -log p18(true class)
+            return F.nll_loss(torch.log(to_probs18(logits) + 1e-8), y, reduction='none')
+        return self.loss(logits.float(), y)
     def activation(self, x): return to_probs18(x)
     def decodes(self, x): return x.argmax(-1)
 

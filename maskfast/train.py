@@ -7,7 +7,7 @@ import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
 from .block import mask_dataloaders, balance_report
 from .cache import dataset_stats
-from .callbacks import load_checkpoint, LowPrecisionDiverged
+from .callbacks import BatchTimer, load_checkpoint, LowPrecisionDiverged
 from .labels import drop_age_boundary, class_name
 from .learner import mask_learner, load_items, plan_epochs, check_size
 from .metrics import macro_f1, task_f1
@@ -69,18 +69,18 @@ def fit_run(**opts):
         learn.csv_logger.append = True
         print(f'resuming {run_dir} at epoch {start_epoch} of {opts["epochs"]}')
     else:
-        t1 = time.time()
-        n_it = 60 if opts['lr'] is None else 8
+        n_it = 60 if opts['lr'] is None else 10
         lr_kw = {} if opts['lr'] is None else {'suggest_funcs': (), 'start_lr': opts['lr'] / 100, 'end_lr': opts['lr']}
-        sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True, **lr_kw)
+        timer = BatchTimer()
+        sug = _lr_find_timed(learn, timer, n_it, opts['lr'] is None, lr_kw)
         early = np.array([float(l) for l in learn.recorder.losses[:max(3, len(learn.recorder.losses) // 10)]])
         if learn.precision == 'bf16' and not np.isfinite(early).all():
             print('notice: bf16 autocast gave NaN losses in lr_find; using fp32 for this run')
-            learn = make('fp32'); t1 = time.time()
-            sug = learn.lr_find(num_it=n_it, show_plot=opts['lr'] is None, stop_div=True, **lr_kw)
-        step_s = (time.time() - t1) / n_it
+            learn = make('fp32'); timer = BatchTimer()
+            sug = _lr_find_timed(learn, timer, n_it, opts['lr'] is None, lr_kw)
+        step_s = timer.step_seconds()
         if opts['lr'] is None:
-            lo = 1e-4 if (opts['pretrained'] or opts['weights']) else 1e-3   # from scratch, valley is too timid
+            lo = 1e-4 if (opts['pretrained'] or opts['weights']) else 3e-3   # from scratch, valley is too timid (measured)
             opts['lr'] = float(np.clip(sug.valley, lo, 1e-2))
             import matplotlib.pyplot as plt
             plt.gcf().savefig(run_dir / 'lr_find.png', dpi=80); plt.close('all')
@@ -101,12 +101,23 @@ def fit_run(**opts):
             learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
     except KeyboardInterrupt: print(f'\ninterrupted: the last complete epoch is in {run_dir / "last.pth"}; '
                                     f'continue with --resume {run_dir}'); raise
+    if start_epoch: _clean_history(run_dir / 'history.csv')
     res = evaluate_run(learn, dls, run_dir, opts, df.iloc[va])
     res['seconds'] = round(time.time() - t0, 1)
     (run_dir / 'result.json').write_text(pd.Series(res).to_json(indent=1))
     print(f'valid macro F1 {res["f1"]:.4f} (mask {res["f1_mask"]:.3f} gender {res["f1_gender"]:.3f} '
                                 f'age {res["f1_age"]:.3f}) in {res["seconds"]:.0f}s -> {run_dir}')
     return res
+
+def _clean_history(path):
+    "After a resume: drop the lines fastai logs for skipped epochs and repeated headers; keep one row per epoch."
+    h = pd.read_csv(path, dtype=str)
+    h = h[pd.to_numeric(h['epoch'], errors='coerce').notna() & h['train_loss'].notna()]
+    h.drop_duplicates('epoch', keep='last').to_csv(path, index=False)
+
+def _lr_find_timed(learn, timer, n_it, plot, lr_kw):
+    "fastai's lr_find with `timer` added for its batches (the step time plans the epochs)."
+    with learn.added_cbs(timer): return learn.lr_find(num_it=n_it, show_plot=plot, stop_div=True, **lr_kw)
 
 def evaluate_run(learn, dls, run_dir, opts, valid_items):
     "Write model.pth/json, valid_preds.csv, confusion.png and report.txt for the (best) model; return the scores."

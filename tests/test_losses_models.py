@@ -60,3 +60,8 @@ def test_pretrained_offline_fails_fast_with_message(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match='--weights'): cached_pretrained('resnet18')
     with pytest.raises(WeightsError, match='resnet18-'): cached_pretrained('tv_resnet18')
     assert time.time() - t < 5
+
+def test_per_item_loss_for_top_losses():
+    logits = torch.randn(6, 18); y = torch.randint(0, 18, (6,))
+    per = make_loss('focal')(logits, y, reduction='none')
+    assert per.shape == (6,) and torch.allclose(per, torch.nn.functional.cross_entropy(logits, y, reduction='none'), atol=1e-4)
