@@ -1,5 +1,5 @@
 """Callbacks: CPU autocast, channels_last, best-model and per-epoch checkpoints (atomic), a time budget."""
-__all__ = ['BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
+__all__ = ['EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
            'pick_precision']
 
 import os, time
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException
-from fastai.callback.tracker import TrackerCallback
+from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
 from fastai.torch_core import to_float
 
 def atomic_save(obj, path):
@@ -88,6 +88,11 @@ class BestModelSaver(TrackerCallback):
     def after_fit(self):
         super().after_fit()
         if self.fname.exists(): self.learn.model.load_state_dict(torch.load(self.fname, map_location='cpu', weights_only=True))
+
+class EarlyStop(EarlyStoppingCallback):
+    "fastai's early stopping on `monitor`, skipping the epochs a resumed run skips."
+    def after_epoch(self):
+        if not _skipped(self.learn): super().after_epoch()
 
 class EpochCheckpoint(Callback):
     "After every complete epoch, save model + optimizer state + epoch + best score to `fname` (atomic); skip in lr_find."

@@ -6,9 +6,8 @@ import numpy as np
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401  (patches Learner.lr_find and fit_one_cycle)
 from fastai.vision.learner import default_split
-from fastai.callback.tracker import EarlyStoppingCallback
 from fastai.callback.progress import CSVLogger
-from .callbacks import CPUAutocast, ChannelsLast, BestModelSaver, EpochCheckpoint, pick_precision
+from .callbacks import CPUAutocast, ChannelsLast, BestModelSaver, EpochCheckpoint, EarlyStop, pick_precision
 from .losses import make_loss
 from .metrics import mask_metrics
 from .models import build_model, load_body_weights, cached_pretrained
@@ -70,7 +69,7 @@ def mask_learner(dls, arch='resnet18', head='single', loss='ce', weights=None, p
     if run_dir:
         saver = BestModelSaver(path / 'model.pth', monitor=monitor)
         learn.add_cbs([CSVLogger(fname='history.csv'), saver, EpochCheckpoint(path / 'last.pth', saver)])
-        if patience: learn.add_cb(EarlyStoppingCallback(monitor=monitor, patience=patience))
+        if patience: learn.add_cb(EarlyStop(monitor=monitor, patience=patience))
     if quiet: learn.remove_cbs(learn.progress); learn.progress = None; learn.logger = _silent
     if wandb: _add_wandb(learn, run_dir)
     return learn

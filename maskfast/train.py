@@ -16,7 +16,7 @@ from .runs import new_run_dir, write_args, read_args, write_model, write_valid_p
 
 DEFAULTS = dict(data=None, arch='resnet18', head='single', loss='ce', pretrained=False, weights=None,
                 size=(128, 96), crop=0.85, bs=32, epochs=0, budget=420., lr=None, wd=None, precision='auto', channels_last=True,
-                patience=0, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
+                freeze_epochs=1, patience=0, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
                 label_fixes=None, aug='light', split='person', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
 
 def fit_run(**opts):
@@ -92,13 +92,17 @@ def fit_run(**opts):
     if not opts['quiet']: print(f'training {opts["arch"]} ({opts["head"]} head, {learn.precision}) lr={opts["lr"]:.2e} '
                                 f'for {opts["epochs"]} epochs -> {run_dir}')
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    def fit(learn):
+        if (opts['pretrained'] or opts['weights']) and opts['freeze_epochs'] and not start_epoch:
+            learn.fine_tune(opts['epochs'], opts['lr'], freeze_epochs=opts['freeze_epochs'])   # head first, then all
+        else: learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
     try:
-        try: learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
+        try: fit(learn)
         except LowPrecisionDiverged:
             print('notice: bf16 autocast gave a non-finite loss; restarting this fit in fp32')
             learn = make('fp32'); learn.model.load_state_dict(init)
             opts['precision_used'] = 'fp32'; write_args(run_dir, opts)
-            learn.fit_one_cycle(opts['epochs'], opts['lr'], start_epoch=start_epoch)
+            fit(learn)
     except KeyboardInterrupt: print(f'\ninterrupted: the last complete epoch is in {run_dir / "last.pth"}; '
                                     f'continue with --resume {run_dir}'); raise
     if start_epoch: _clean_history(run_dir / 'history.csv')

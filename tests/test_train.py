@@ -1,4 +1,4 @@
-import json, numpy as np, pandas as pd, pytest, yaml
+import json, numpy as np, pandas as pd, pytest, torch, yaml
 from conftest import TINY
 from maskfast.train import fit_run
 from maskfast.runs import load_model, read_valid_preds
@@ -85,3 +85,21 @@ def test_plan_epochs_and_size_rounding(capsys):
     assert plan_epochs(60, 50, 1.0, 100, 0)[0] == 2          # never fewer than 2
     assert check_size((128, 96)) == (128, 96) and capsys.readouterr().out == ''
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    from maskfast.callbacks import atomic_save
+    atomic_save({'w': torch.ones(3)}, tmp_path / 'last.pth')
+    def broken_save(obj, f):
+        open(f, 'wb').write(b'half a checkpoint'); raise OSError('No space left on device')
+    monkeypatch.setattr(torch, 'save', broken_save)
+    with pytest.raises(OSError, match='No space'): atomic_save({'w': torch.zeros(3)}, tmp_path / 'last.pth')
+    monkeypatch.undo()
+    assert torch.equal(torch.load(tmp_path / 'last.pth')['w'], torch.ones(3))
+
+def test_fine_tune_with_local_weights_and_early_stop(twin, tmp_path):
+    import timm
+    torch.save(timm.create_model('resnet18', num_classes=0).state_dict(), tmp_path / 'w.pth')
+    res = fit_run(data=str(twin), out=str(tmp_path / 'ft'), **{**TINY, 'epochs': 2}, weights=str(tmp_path / 'w.pth'), patience=1)
+    args = yaml.safe_load((tmp_path / 'ft' / 'args.yaml').read_text())
+    assert args['norm'] == 'imagenet' and args['weights'].endswith('w.pth')
+    assert 1 <= len(pd.read_csv(tmp_path / 'ft' / 'history.csv')) <= 2 and 0 <= res['f1'] <= 1
