@@ -27,7 +27,7 @@ def _loader_rate(it, n, bs):
     for _ in range(n): next(it)
     return n * bs / (time.perf_counter() - t)
 
-def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto'):
+def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0):
     "Measure the four speeds in one run; returns a dict of img/s and the two ratios."
     from .learner import load_items, mask_learner
     from .splits import fold_indices
@@ -39,7 +39,7 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     torch.manual_seed(0)
     df, caches = load_items(data, size, verbose=False)
     tr, va = fold_indices(df)
-    dls = mask_dataloaders(df, caches, tr, va, bs=bs, seed=0)
+    dls = mask_dataloaders(df, caches, tr, va, bs=bs, seed=0, num_workers=workers)
     learn = mask_learner(dls, arch, precision=precision, quiet=True)
     res = {'precision': learn.precision}
     # (1) model only: the same learner, batches already in memory
@@ -79,9 +79,10 @@ def main(
     bs: int = 32,              # batch size
     steps: int = 25,           # timed training steps per measurement
     precision: str = 'auto',   # auto | fp32 | bf16 | fp16
+    workers: int = 0,          # DataLoader worker processes for the maskfast loader
 ):
     "Print a speed table and, last, `ratio end_to_end/model_only=X.XX loader_speedup=Y.YY`."
-    r = run_bench(data, arch, tuple(size), bs, steps, precision)
+    r = run_bench(data, arch, tuple(size), bs, steps, precision, workers)
     dev = 'cuda' if torch.cuda.is_available() else f'cpu x{torch.get_num_threads()} threads'
     print(f'{arch} {size[0]}x{size[1]} bs {bs} {r["precision"]} on {dev}')
     print(f'{"measurement":42s} img/s')
