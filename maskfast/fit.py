@@ -9,7 +9,7 @@ from .train import fit_run, fit_folds
 def main(
     data: str = None,          # competition root (train/, eval/); default: the embedded synthetic twin
     arch: str = 'resnet18',    # timm model name, or tv_resnet18/34/50/101 for torchvision
-    head: str = 'single',      # 'single' (18-way) or 'multi' (mask/gender/age outputs)
+    head: str = 'multi',       # 'multi' (mask/gender/age outputs; measured better) or 'single' (18-way)
     loss: str = 'ce',          # ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal
     pretrained: store_true = False,  # use weights from timm/torchvision local caches (no downloads)
     weights: str = None,       # local .pth/.safetensors state dict for the backbone

@@ -44,7 +44,7 @@ def external_training_items(csv, size, crop=0.85, old_from=60, verbose=True):
     ext.attrs['caches'] = [cache]
     return ext
 
-def mask_learner(dls, arch='resnet18', head='single', loss='ce', weights=None, pretrained=False, precision='auto',
+def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor='f1_macro', patience=0, run_dir=None, class_weight_power=0.5,
                  wd=None, ps=None, quiet=False, wandb=False):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,

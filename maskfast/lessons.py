@@ -9,14 +9,14 @@ from .pseudolabel import pseudo_rounds
 
 # name -> fit options changed from the baseline
 LESSONS = {
-    'baseline (person split, weighted 0.5, 1-of-5 masks)': {},
+    'baseline (single head, person split, weighted 0.5, 1-of-5 masks)': {'head': 'single'},
     'random image split': {'split': 'image'},
     'no weighted sampling': {'weighted': 0},
     'weighted sampling power 1': {'weighted': 1.0},
     'all 5 mask photos': {'downsample': False},
     'age relabel at 58': {'old_from': 58},
     'boundary drop': {'drop_boundary': True},
-    'multi head': {'head': 'multi'},
+    'multi head (the default since this table)': {'head': 'multi'},
     'focal loss': {'loss': 'focal'},
     '0.6 focal + 0.4 soft-F1': {'loss': '0.6*focal+0.4*f1'},
     'label smoothing': {'loss': 'smooth'},

@@ -14,7 +14,7 @@ def main(
     consistency: store_true = False,  # per-person gender/age voting before thresholding
     out: str = None,           # parent folder (default: runs/pseudo-<timestamp>)
     arch: str = 'resnet18',    # fit option: model
-    head: str = 'single',      # fit option: single | multi
+    head: str = 'multi',       # fit option: multi | single
     loss: str = 'ce',          # fit option: loss spec
     size: Annotated[int, 'image size H W', {'nargs': 2}] = (128, 96),
     bs: int = 32,              # fit option: batch size

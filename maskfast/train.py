@@ -14,7 +14,7 @@ from .metrics import macro_f1, task_f1
 from .models import check_arch
 from .runs import new_run_dir, write_args, read_args, write_model, write_valid_preds, read_valid_preds
 
-DEFAULTS = dict(data=None, arch='resnet18', head='single', loss='ce', pretrained=False, weights=None,
+DEFAULTS = dict(data=None, arch='resnet18', head='multi', loss='ce', pretrained=False, weights=None,
                 size=(128, 96), crop=0.85, bs=32, epochs=0, budget=420., lr=None, wd=None, precision='auto', channels_last=True,
                 freeze_epochs=1, patience=0, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
                 label_fixes=None, aug='light', split='person', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
