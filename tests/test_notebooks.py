@@ -6,7 +6,7 @@ from nbclient import NotebookClient
 NBS = Path(__file__).parent.parent / 'nbs'
 TINY = "PEOPLE, EVAL_PEOPLE, SEED = 30, 6, 1\nOUT, FIGS = 'runs/nb', 'figs'\n"
 PARAMS = {
-    '00_quickstart': TINY + "SIZE, BS, EPOCHS, ARCH, HEAD = (64, 32), 32, 1, 'resnet18', 'multi'\nPRECISION = 'fp32'",
+    '00_quickstart': TINY + "SIZE, BS, EPOCHS, ARCH, HEAD = (64, 32), 32, 1, 'resnet18', 'multi'\nPRECISION = 'fp32'\nLR_ITS = 10",
     '01_lessons': TINY + "FIT = dict(epochs=1, size=(64, 32), bs=16, lr=1e-3, quiet=True, precision='fp32')\nFOLDS, N_LESSONS, KFOLD, PSEUDO = 2, 2, True, True",
     '02_gradcam': TINY + "FIT = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, precision='fp32')",
     '03_custom_data': TINY + "REAL = None\nFIT = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, precision='fp32')",
@@ -18,7 +18,7 @@ def test_notebook_runs(name, tmp_path):
     cells = [c for c in nb.cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
     assert len(cells) == 1, f'{name}: needs exactly one cell tagged parameters'
     cells[0].source = PARAMS[name]
-    NotebookClient(nb, timeout=300, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
     figs = {p.name for p in (tmp_path / 'figs').glob('*.png')}
     expected = {'00_quickstart': {'quickstart_confusion.png', 'quickstart_balance.png'}, '01_lessons': {'lessons.png'},
                 '02_gradcam': {'gradcam_class.png', 'gradcam_age.png'}, '03_custom_data': set()}[name]
