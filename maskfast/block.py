@@ -1,38 +1,44 @@
 """DataBlock / DataLoaders factory over cached images: person split, weighted + mask-downsampled training loader."""
-__all__ = ['CachedImage', 'mask_datablock', 'mask_dataloaders', 'balance_report']
+__all__ = ['CachedImage', 'target_columns', 'mask_datablock', 'mask_dataloaders', 'balance_report']
 
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
 from fasttransform import Transform
 from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
-from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Normalize
+from fastai.data.transforms import ColReader, IndexSplitter
 from fastai.vision.core import imagenet_stats
 from .augment import AlbumentationsTfm, HWCToTensor, train_aug
-from .sampling import PersonEpochDL
+from .loader import CachedBatchDL, NormalizeU8
 
 class CachedImage(Transform):
     "Items frame row -> HWC uint8 image read from the memory-mapped cache `caches[row.src]` at `row.row`."
     def __init__(self, caches): store_attr()
     def encodes(self, r: pd.Series): return np.array(self.caches[int(r['src'])].array[int(r['row'])])
 
+_N_VALUES = {'label': 18, 'mask': 3, 'gender': 2, 'age_group': 3}
+
+def target_columns(target):
+    "Items-frame columns of a target: 'single' -> the 18-way label, 'multi' -> mask, gender, age group."
+    if target == 'single': return ['label']
+    if target == 'multi': return ['mask', 'gender', 'age_group']
+    raise ValueError(f"target must be 'single' or 'multi', not {target!r}")
+
 def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None, seed=None):
     """DataBlock over an items frame with `src`/`row` cache columns: (a) `target='single'`, one 18-way label, or
     (b) `target='multi'`, three labels (mask, gender, age_group)."""
-    if target == 'single': ys, getters = [CategoryBlock(vocab=list(range(18)))], [ColReader('label')]
-    elif target == 'multi':
-        ys = [CategoryBlock(vocab=[0, 1, 2]), CategoryBlock(vocab=[0, 1]), CategoryBlock(vocab=[0, 1, 2])]
-        getters = [ColReader('mask'), ColReader('gender'), ColReader('age_group')]
-    else: raise ValueError(f"target must be 'single' or 'multi', not {target!r}")
+    cols = target_columns(target)
+    ys = [CategoryBlock(vocab=list(range(_N_VALUES[c]))) for c in cols]
     mean, std = (mean, std) if mean is not None else imagenet_stats
-    return DataBlock(blocks=[TransformBlock(type_tfms=CachedImage(caches)), *ys], n_inp=1, getters=[None, *getters],
-                     splitter=IndexSplitter(list(valid_idx)),
+    return DataBlock(blocks=[TransformBlock(type_tfms=CachedImage(caches)), *ys], n_inp=1,
+                     getters=[None, *[ColReader(c) for c in cols]], splitter=IndexSplitter(list(valid_idx)),
                      item_tfms=[AlbumentationsTfm(train_aug(preset, seed)), HWCToTensor()],
-                     batch_tfms=[IntToFloatTensor(), Normalize.from_stats(mean, std)])
+                     batch_tfms=[NormalizeU8(mean, std)])
 
 def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='light', bs=32, mean=None, std=None,
-                     downsample=True, power=0.5, num_workers=0, seed=None, device=None):
+                     downsample=True, power=0.5, num_workers=0, seed=None, device=None, batch_loading=True):
     """fastai DataLoaders: training items `train_idx` drawn by `PersonEpochDL` (one mask photo per person per epoch
-    when `downsample`, class-weighted with weight freq**-power when `power` > 0); validation untouched, in order."""
+    when `downsample`, class-weighted with weight freq**-power when `power` > 0); validation untouched, in order.
+    `batch_loading` builds whole batches from the cache (`CachedBatchDL`); False uses fastai's per-item pipeline."""
     df = df.reset_index(drop=True)
     idx = np.concatenate([np.asarray(train_idx), np.asarray(valid_idx)]).astype(int)
     sub = df.iloc[idx].reset_index(drop=True)
@@ -42,12 +48,17 @@ def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='
     tr = sub.iloc[:n_tr]
     groups = tr['folder'].fillna('').astype(str).values
     is_mask = ((tr['stem'].astype(str).str.startswith('mask')) & tr['folder'].notna()).values
-    dl_kw = dict(groups=groups, is_mask=is_mask, labels=tr['label'].values, downsample=downsample, power=power)
-    if seed is not None: torch.manual_seed(seed); np.random.seed(seed)
-    dls = dss.dataloaders(bs=bs, dl_type=PersonEpochDL, dl_kwargs=[dl_kw, {}], num_workers=num_workers,
-                          after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, device=device or torch.device('cpu'))
+    aug = next((t.aug for t in dblock.item_tfms if isinstance(t, AlbumentationsTfm)), None)
+    dl_kw = dict(groups=groups, is_mask=is_mask, labels=tr['label'].values, downsample=downsample, power=power,
+                 caches=caches if batch_loading else None, targets=target_columns(target), aug=aug)
+    dls = dss.dataloaders(bs=bs, dl_type=CachedBatchDL, dl_kwargs=[dl_kw, {}], num_workers=num_workers,
+                          after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, device=device or _default_device())
     dls.items = sub
     return dls
+
+def _default_device():
+    "The current GPU when there is one (the rank's own under torchrun), else the CPU."
+    return torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
 
 def balance_report(df, train_idx, valid_idx, png=None):
     "Counts per 18-class and per task for train and valid; optionally a bar chart PNG. Returns the table."

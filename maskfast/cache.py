@@ -52,6 +52,23 @@ class ImageCache:
     @property
     def bad(self): return list(self.index.loc[~self.ok, 'file'])
     def __getitem__(self, i): return np.asarray(self.array[i])
+    def read(self, rows, out=None):
+        """Images at `rows` as (N, H, W, 3) uint8, by positioned reads: a cold memory map costs a page fault per 4 KiB
+        (measured here: 167 us/image cold vs 9 us/image with `os.preadv`), and reads keep memory bounded all the same."""
+        rows = np.asarray(rows, np.int64)
+        out = np.empty((len(rows), *self.size, 3), np.uint8) if out is None else out
+        if not len(rows): return out
+        if not hasattr(os, 'preadv'): out[:] = self.array[rows]; return out
+        fd, n = self._fd(), int(np.prod(self.size)) * 3
+        for j, r in enumerate(rows):
+            if os.preadv(fd, [out[j]], int(r) * n) != n: raise IOError(f'{self.path}: short read at row {r}; delete the cache file to rebuild it')
+        return out
+    def _fd(self):
+        "A read-only descriptor of the cache file, opened once per process (workers get their own)."
+        if getattr(self, '_pid', None) != os.getpid(): self._fdno, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fdno
+    def __del__(self):
+        if getattr(self, '_pid', None) == os.getpid(): os.close(self._fdno)
     @property
     def nbytes(self): return self.path.stat().st_size if self.path.exists() else 0
     def __reduce__(self): return (ImageCache, (self.path, self.index, self.size, self.crop))

@@ -4,12 +4,13 @@ __all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'thumb_features', 'group_p
 import numpy as np, torch
 from .models import to_probs18
 from .labels import encode
+from .loader import normalize_u8
 
 def _norm(cfg):
     from fastai.vision.core import imagenet_stats
     n = cfg.get('norm', 'imagenet')
     mean, std = imagenet_stats if n == 'imagenet' else (n['mean'], n['std'])
-    return torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    return torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)   # gradcam uses this shape
 
 def _views(x_u8, k, aug, rng):
     "TTA view `k` of a HWC uint8 batch: 0 = as is, 1 = horizontal flip, >= 2 = a draw of the training augmentation."
@@ -37,11 +38,11 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
         chunks = progress_bar(chunks)
     with torch.inference_mode():
         for s in chunks:
-            x_u8 = np.stack([cache.array[r] for r in rows[s:s + bs]])
+            x_u8 = cache.read(rows[s:s + bs])
             acc = 0
             for k in range(1 + tta):
-                x = torch.from_numpy(np.ascontiguousarray(_views(x_u8, k, aug, rng))).permute(0, 3, 1, 2).float().div_(255)
-                x = ((x - mean) / std).to(dev).contiguous(memory_format=torch.channels_last)
+                x = torch.from_numpy(np.ascontiguousarray(_views(x_u8, k, aug, rng))).permute(0, 3, 1, 2)
+                x = normalize_u8(x.to(dev), mean, std).contiguous(memory_format=torch.channels_last)
                 with torch.autocast(dev.type, dtype=ctx_dtype, enabled=ctx_dtype is not None):
                     if features and k == 0:
                         h = model[0](x); f = model[1][:2](h); logits = model[1][2:](f)

@@ -46,15 +46,16 @@ def write_model(run_dir, model, config):
     atomic_save(model.state_dict(), Path(run_dir) / 'model.pth')
     (Path(run_dir) / 'model.json').write_text(json.dumps({k: _plain(v) for k, v in config.items()}, indent=1))
 
-def load_model(run_dir):
-    "(model in eval mode, config) rebuilt from RUN_DIR/model.json and model.pth without unpickling code."
+def load_model(run_dir, device=None):
+    "(model in eval mode on `device` (a GPU when there is one), config) from RUN_DIR/model.json and model.pth, no unpickling."
     run_dir = Path(run_dir)
     for f in ('model.json', 'model.pth'):
         if not (run_dir / f).exists(): raise FileNotFoundError(f'{run_dir / f} not found: is {run_dir} a finished maskfast run?')
     cfg = json.loads((run_dir / 'model.json').read_text())
     model = build_model(cfg['arch'], cfg['head'])
     model.load_state_dict(torch.load(run_dir / 'model.pth', map_location='cpu', weights_only=True))
-    return model.eval(), cfg
+    device = device or torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return model.to(device).eval(), cfg
 
 def write_valid_preds(run_dir, items, probs):
     "valid_preds.csv: image, person, true, predicted and the 18 probabilities of the validation fold."
