@@ -1,5 +1,5 @@
 """Callbacks: CPU autocast, channels_last, best-model and per-epoch checkpoints (atomic), a time budget."""
-__all__ = ['EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
+__all__ = ['unwrap', 'EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'BestModelSaver', 'EpochCheckpoint', 'atomic_save', 'load_checkpoint',
            'pick_precision']
 
 import os, time
@@ -8,7 +8,8 @@ import numpy as np, torch
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
-from fastai.torch_core import to_float
+from fastai.torch_core import to_float, maybe_gather
+from torch.nn.parallel import DistributedDataParallel, DataParallel
 
 def atomic_save(obj, path):
     "torch.save to a temp file, then rename: a crash or full disk never leaves a half-written checkpoint."
@@ -18,6 +19,10 @@ def atomic_save(obj, path):
 def load_checkpoint(path):
     "Load a checkpoint written by `EpochCheckpoint` (model and optimizer state, epoch)."
     return torch.load(path, map_location='cpu', weights_only=False)
+
+def unwrap(model):
+    "The model inside a (Distributed)DataParallel wrapper: its state dict has no `module.` prefix."
+    return model.module if isinstance(model, (DistributedDataParallel, DataParallel)) else model
 
 def _skipped(learn):
     "True while fastai's SkipToEpoch (resume) is skipping the current epoch."
@@ -63,7 +68,8 @@ class CPUAutocast(Callback):
     def before_batch(self): self.ctx = torch.autocast('cpu', dtype=self.dtype); self.ctx.__enter__()
     def after_pred(self): self._exit(); self.learn.pred = to_float(self.pred)
     def after_loss(self):
-        if self.training and not hasattr(self, 'lr_finder') and not torch.isfinite(self.loss): raise LowPrecisionDiverged('non-finite training loss under bf16 autocast')
+        if self.training and not hasattr(self, 'lr_finder') and not torch.isfinite(maybe_gather(self.loss.detach())).all():   # every rank agrees
+            raise LowPrecisionDiverged('bf16 autocast gave a non-finite training loss')
     def _exit(self):
         if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
     def after_cancel_batch(self): self._exit()
@@ -76,18 +82,25 @@ class ChannelsLast(Callback):
     def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
 
 class BestModelSaver(TrackerCallback):
-    "Save the model's state dict to `fname` when `monitor` improves; load the best back after fit."
+    """Keep the model's state when `monitor` improves (in memory, and as a state dict in `fname` when given: rank 0
+    of a distributed run); load the best back after fit."""
     order = TrackerCallback.order + 1
-    def __init__(self, fname, monitor='f1_macro', comp=np.greater, best=None):
-        super().__init__(monitor=monitor, comp=comp, reset_on_fit=best is None); self.fname, self.best_epoch = Path(fname), None
+    def __init__(self, fname=None, monitor='f1_macro', comp=np.greater, best=None):
+        super().__init__(monitor=monitor, comp=comp, reset_on_fit=best is None)
+        self.fname, self.best_epoch, self.best_state = fname and Path(fname), None, None
         if best is not None: self.best = best
     def after_epoch(self):
         if _skipped(self.learn): return
         super().after_epoch()
-        if self.new_best: atomic_save(self.learn.model.state_dict(), self.fname); self.best_epoch = self.epoch
+        if self.new_best:
+            self.best_state = {k: v.detach().clone() for k, v in unwrap(self.learn.model).state_dict().items()}
+            if self.fname: atomic_save(self.best_state, self.fname)
+            self.best_epoch = self.epoch
     def after_fit(self):
         super().after_fit()
-        if self.fname.exists(): self.learn.model.load_state_dict(torch.load(self.fname, map_location='cpu', weights_only=True))
+        if self.best_state is None and self.fname and self.fname.exists():   # a resumed run's earlier best
+            self.best_state = torch.load(self.fname, map_location='cpu', weights_only=True)
+        if self.best_state is not None: unwrap(self.learn.model).load_state_dict(self.best_state)
 
 class EarlyStop(EarlyStoppingCallback):
     "fastai's early stopping on `monitor`, skipping the epochs a resumed run skips."
@@ -101,7 +114,7 @@ class EpochCheckpoint(Callback):
     def before_fit(self): self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
     def after_epoch(self):
         if _skipped(self.learn): return
-        atomic_save({'model': self.learn.model.state_dict(), 'opt': self.learn.opt.state_dict(), 'epoch': self.epoch,
+        atomic_save({'model': unwrap(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(), 'epoch': self.epoch,
                      'best': None if self.saver is None else float(self.saver.best),
                      'best_epoch': None if self.saver is None else self.saver.best_epoch, 'time': time.time()}, self.fname)
     def after_fit(self): self.run = True

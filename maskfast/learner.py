@@ -1,6 +1,7 @@
 """One factory that wires model, loss, metrics and callbacks into a fastai Learner; data loading for a run."""
 __all__ = ['mask_learner', 'load_items', 'external_training_items', 'plan_epochs', 'check_size']
 
+import tempfile
 from pathlib import Path
 import numpy as np
 from fastai.learner import Learner
@@ -15,6 +16,7 @@ from .sampling import class_weights
 from .labels import apply_label_fixes, relabel_ages
 from .layout import read_train
 from .cache import build_cache
+from .distrib import is_main, rank
 
 def check_size(size, multiple=32):
     "Round (H, W) to the model's stride multiple, with a notice."
@@ -59,16 +61,17 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     prec = pick_precision(precision, dls.device)
     if prec == 'bf16' and dls.device.type == 'cpu': cbs.append(CPUAutocast())
     if channels_last: cbs.append(ChannelsLast())
-    path = Path(run_dir) if run_dir else Path('.')
-    path.mkdir(parents=True, exist_ok=True)
+    main = is_main()
+    path = Path(run_dir) if run_dir and main else Path(tempfile.gettempdir()) / f'maskfast-rank{rank()}' if run_dir else Path('.')
+    path.mkdir(parents=True, exist_ok=True)   # ranks > 0 keep lr_find's scratch files out of the run folder
     learn = Learner(dls, model, loss_func=make_loss(loss, head, cw), metrics=mask_metrics(), splitter=default_split,
                     path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()
     elif prec == 'bf16' and dls.device.type == 'cuda': learn.to_bf16()
     learn.precision = prec
-    if run_dir:
-        saver = BestModelSaver(path / 'model.pth', monitor=monitor)
-        learn.add_cbs([CSVLogger(fname='history.csv'), saver, EpochCheckpoint(path / 'last.pth', saver)])
+    if run_dir:   # every rank tracks the best epoch and stops early alike; only rank 0 writes
+        saver = BestModelSaver(path / 'model.pth' if main else None, monitor=monitor)
+        learn.add_cbs([CSVLogger(fname='history.csv'), saver, EpochCheckpoint(path / 'last.pth', saver)] if main else [saver])
         if patience: learn.add_cb(EarlyStop(monitor=monitor, patience=patience))
     if quiet: learn.remove_cbs(learn.progress); learn.progress = None; learn.logger = _silent
     if wandb: _add_wandb(learn, run_dir)
