@@ -1,5 +1,5 @@
 "Batch-level loading from the cache gives exactly what fastai's per-item pipeline gives, faster."
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np, pytest, torch
 from fastai.data.transforms import IntToFloatTensor, Normalize
 from fastai.torch_core import TensorImage
 from maskfast.layout import read_train
