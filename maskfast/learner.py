@@ -29,7 +29,7 @@ def load_items(root, size, crop=0.85, old_from=60, label_fixes=None, workers=Non
     df = read_train(root, 60, verbose=verbose)
     if label_fixes: df = apply_label_fixes(df, label_fixes, old_from)
     elif old_from != 60: df = relabel_ages(df, old_from)
-    cache = build_cache(df['file'], size, crop, name='train', workers=workers, verbose=verbose)
+    cache = build_cache(df['file'], size, crop, name='train', workers=workers, verbose=verbose, progress=verbose)
     df['src'], df['row'] = 0, np.arange(len(df))
     if (~cache.ok).any():
         print(f'left out {(~cache.ok).sum()} unreadable training image(s)')
@@ -40,7 +40,7 @@ def external_training_items(csv, size, crop=0.85, old_from=60, verbose=True):
     "Items from an external `path,gender,age,mask` CSV, cached, ready to pass as `fit_run(extra=...)` (training only)."
     from .layout import read_external
     ext = read_external(csv, old_from)
-    cache = build_cache(ext['file'], size, crop, name='external', verbose=verbose)
+    cache = build_cache(ext['file'], size, crop, name='external', verbose=verbose, progress=verbose)
     ext['src'], ext['row'] = 0, np.arange(len(ext))
     ext = ext[cache.ok].reset_index(drop=True)
     ext.attrs['caches'] = [cache]
@@ -91,6 +91,7 @@ def _add_wandb(learn, run_dir):
 def _no_gather(*args, **kwargs): return {}
 
 def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40):
-    "Epochs that fit the remaining time budget from measured seconds per train step (valid batches ~1/3 of a step)."
-    epoch_s = step_s * (n_train_batches + n_valid_batches / 3)
+    """Epochs that fit the remaining time budget from measured seconds per train step. A validation batch costs about
+    1/5 of a training step (measured: inference 611 img/s vs training 115 img/s, resnet18 128x96 on 2 cores)."""
+    epoch_s = step_s * (n_train_batches + n_valid_batches / 5)
     return int(np.clip((budget_s - spent_s - reserve_s) // max(epoch_s, 1e-6), lo, hi)), epoch_s

@@ -81,7 +81,7 @@ def test_cli_errors(twin, tmp_path):
 def test_plan_epochs_and_size_rounding(capsys):
     from maskfast.learner import plan_epochs, check_size
     n, epoch_s = plan_epochs(budget_s=420, spent_s=30, step_s=0.25, n_train_batches=200, n_valid_batches=120, reserve_s=20)
-    assert epoch_s == 0.25 * (200 + 40) and n == int((420 - 30 - 20) // 60)
+    assert epoch_s == 0.25 * (200 + 24) and n == int((420 - 30 - 20) // 56)
     assert plan_epochs(60, 50, 1.0, 100, 0)[0] == 2          # never fewer than 2
     assert check_size((128, 96)) == (128, 96) and capsys.readouterr().out == ''
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
