@@ -3,12 +3,11 @@ __all__ = ['pseudo_items', 'pseudo_rounds']
 
 import shutil
 import numpy as np, pandas as pd
-from .cache import build_cache
 from .labels import decode
 from .layout import read_eval
 from .runs import new_run_dir
 from .submit import predict_eval
-from .train import fit_run, DEFAULTS
+from .train import fit_run
 
 def pseudo_items(info, probs, cache, threshold=0.9):
     "Training items (src/row into `cache`) for eval images whose top probability is >= `threshold`."
@@ -32,9 +31,8 @@ def pseudo_rounds(data=None, rounds=2, threshold=0.9, tta=1, consistency=False, 
     for r in range(rounds + 1):
         rd = parent / f'round{r}'
         res = fit_run(**{**fit_opts, 'data': data, 'out': str(rd), 'extra': extra})
-        sub, probs = predict_eval([rd], data, str(rd / 'submission.csv'), tta=tta, consistency=consistency, progress=False)
-        size, crop = fit_opts.get('size', DEFAULTS['size']), fit_opts.get('crop', DEFAULTS['crop'])
-        cache = build_cache(info['file'], res.get('size', size), crop, name='eval', verbose=False)
+        sub, probs, cache = predict_eval([rd], data, str(rd / 'submission.csv'), tta=tta, consistency=consistency,
+                                         progress=False, return_cache=True)   # the eval cache at this run's size and crop
         n_added = 0 if extra is None else len(extra)
         extra = pseudo_items(info, probs, cache, threshold)
         note = '' if not rows or res['f1'] >= rows[-1]['valid_f1'] else 'lower validation F1 than the previous round'

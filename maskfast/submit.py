@@ -43,8 +43,9 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     return combined, next(iter(caches.values())), runs
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
-                 min_sim=0.9, progress=True):
-    """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs).
+                 min_sim=0.9, progress=True, return_cache=False):
+    """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
+    plus the eval images' cache (at the first run's size) with `return_cache`.
     `consistency` groups photos of one person by appearance and votes gender and age per group."""
     runs = [latest_run()] if not runs else runs
     data = data or read_args(find_runs(runs)[0])['data']
@@ -54,7 +55,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     if consistency: probs = person_consistency(probs, group_people(thumb_features(cache), min_sim=min_sim))
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}')
-    return sub, probs
+    return (sub, probs, cache) if return_cache else (sub, probs)
 
 def _image_files(paths):
     files, skipped = [], []
