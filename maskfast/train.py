@@ -149,7 +149,8 @@ def _plan(learn, dls, opts, run_dir, t0):
             learn.recorder.plot_lr_find(); plt.axvline(opts['lr'], color='red', ls='--', label=f'chosen {opts["lr"]:.1e}')
             plt.legend(); plt.gcf().savefig(run_dir / 'lr_find.png', dpi=80); plt.close('all')
     if not opts['epochs']:
-        opts['epochs'], epoch_s = plan_epochs(opts['budget'], time.time() - t0, step_s, len(dls.train), len(dls.valid))
+        n_tr, n_va = (-(-len(dl) // world_size()) for dl in (dls.train, dls.valid))   # each rank runs its share of the batches
+        opts['epochs'], epoch_s = plan_epochs(opts['budget'], time.time() - t0, step_s, n_tr, n_va)
         if not opts['quiet']: print(f'budget {opts["budget"]:.0f}s: {opts["epochs"]} epochs of ~{epoch_s:.0f}s (measured {1/step_s*opts["bs"]:.0f} img/s)')
     opts['lr'], opts['epochs'] = broadcast_object((opts['lr'], opts['epochs']))
 
