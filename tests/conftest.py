@@ -19,3 +19,14 @@ def trained(twin, tmp_path_factory):
     out = tmp_path_factory.mktemp('runs') / 'r0'
     res = fit_run(data=str(twin), out=str(out), **{**TINY, 'epochs': 2})
     return res
+
+@pytest.fixture(scope='session')
+def items(twin):
+    "The twin's training items with src/row into one 64x32 cache: (items frame, [cache])."
+    import numpy as np
+    from maskfast.layout import read_train
+    from maskfast.cache import build_cache
+    df = read_train(twin, verbose=False)
+    c = build_cache(df.file, (64, 32), name='t', verbose=False, progress=False)
+    df['src'], df['row'] = 0, np.arange(len(df))
+    return df, [c]

@@ -2,18 +2,9 @@
 import numpy as np, pytest, torch
 from fastai.data.transforms import IntToFloatTensor, Normalize
 from fastai.torch_core import TensorImage
-from maskfast.layout import read_train
-from maskfast.cache import build_cache
 from maskfast.splits import fold_indices
 from maskfast.block import mask_dataloaders
 from maskfast.loader import normalize_u8, CachedBatchDL
-
-@pytest.fixture(scope='module')
-def items(twin):
-    df = read_train(twin, verbose=False)
-    c = build_cache(df.file, (64, 32), name='ld', verbose=False, progress=False)
-    df['src'], df['row'] = 0, np.arange(len(df))
-    return df, [c]
 
 def test_read_equals_memmap(items):
     _, (c,) = items

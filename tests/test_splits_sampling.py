@@ -1,16 +1,7 @@
 import numpy as np, pytest, torch
-from maskfast.layout import read_train
 from maskfast.splits import fold_indices, person_folds
 from maskfast.sampling import downsample_masks, class_weights
-from maskfast.cache import build_cache
 from maskfast.block import mask_dataloaders
-
-@pytest.fixture(scope='module')
-def items(twin):
-    df = read_train(twin, verbose=False)
-    c = build_cache(df.file, (64, 32), name='t', verbose=False, progress=False)
-    df['src'], df['row'] = 0, np.arange(len(df))
-    return df, [c]
 
 def test_person_split(items):
     df, _ = items
