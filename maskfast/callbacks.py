@@ -83,11 +83,12 @@ class ChannelsLast(Callback):
 
 class BestModelSaver(TrackerCallback):
     """Keep the model's state when `monitor` improves (in memory, and as a state dict in `fname` when given: rank 0
-    of a distributed run); load the best back after fit."""
+    of a distributed run); load the best back after fit. With `keep` > 1, also keep the `keep` best epochs as
+    `checkpoints/epoch{E}_{monitor}{score}.pth` next to `fname`, deleting those that fall out (timm's CheckpointSaver)."""
     order = TrackerCallback.order + 1
-    def __init__(self, fname=None, monitor='f1_macro', comp=np.greater, best=None):
+    def __init__(self, fname=None, monitor='f1_macro', comp=np.greater, best=None, keep=1):
         super().__init__(monitor=monitor, comp=comp, reset_on_fit=best is None)
-        self.fname, self.best_epoch, self.best_state = fname and Path(fname), None, None
+        self.fname, self.best_epoch, self.best_state, self.keep = fname and Path(fname), None, None, keep
         if best is not None: self.best = best
     def after_epoch(self):
         if _skipped(self.learn): return
@@ -96,6 +97,15 @@ class BestModelSaver(TrackerCallback):
             self.best_state = {k: v.detach().clone() for k, v in unwrap(self.learn.model).state_dict().items()}
             if self.fname: atomic_save(self.best_state, self.fname)
             self.best_epoch = self.epoch
+        if self.fname and self.keep > 1: self._keep_best(float(self.recorder.values[-1][self.idx]))
+    def _keep_best(self, score):
+        "Save this epoch if it ranks among the `keep` best checkpoints on disk; delete the ones that drop out."
+        folder = self.fname.parent / 'checkpoints'; folder.mkdir(exist_ok=True)
+        kept = [(float(p.stem.rsplit(self.monitor, 1)[1]), p) for p in folder.glob(f'epoch*_{self.monitor}*.pth')]
+        path = folder / f'epoch{self.epoch:03d}_{self.monitor}{score:.6f}.pth'
+        ranked = sorted(kept + [(score, path)], key=lambda t: t[0], reverse=self.comp is np.greater)
+        if any(p == path for _, p in ranked[:self.keep]): atomic_save(unwrap(self.learn.model).state_dict(), path)
+        for _, p in ranked[self.keep:]: p.unlink(missing_ok=True)
     def after_fit(self):
         super().after_fit()
         if self.best_state is None and self.fname and self.fname.exists():   # a resumed run's earlier best

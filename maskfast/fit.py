@@ -24,6 +24,7 @@ def main(
     no_channels_last: store_true = False,  # keep NCHW memory format
     freeze_epochs: int = 1,    # with --pretrained/--weights: epochs training the head alone first (fine_tune)
     patience: int = 0,         # early stopping patience in epochs (0 = off)
+    keep_best: int = 1,        # best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)
     folds: int = 5,            # number of person-grouped folds
     fold: str = '0',           # fold to validate on, or 'all' to train every fold
     seed: int = 42,            # seed for split, sampling and init
@@ -42,7 +43,7 @@ def main(
     "Train a maskfast model and print its validation macro F1."
     opts = dict(data=data, arch=arch, head=head, loss=loss, pretrained=pretrained, weights=weights, size=tuple(size), crop=crop,
                 bs=bs, epochs=epochs, budget=budget, lr=lr, wd=wd, precision=precision, channels_last=not no_channels_last,
-                freeze_epochs=freeze_epochs, patience=patience, folds=folds, fold=fold, seed=seed, weighted=weighted, downsample=not no_downsample,
+                freeze_epochs=freeze_epochs, patience=patience, keep_best=keep_best, folds=folds, fold=fold, seed=seed, weighted=weighted, downsample=not no_downsample,
                 old_from=old_from, drop_boundary=drop_boundary, label_fixes=label_fixes, aug=aug, workers=workers,
                 out=out, wandb=wandb, quiet=quiet)
     if resume: return fit_run(resume=resume)

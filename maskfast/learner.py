@@ -48,10 +48,11 @@ def external_training_items(csv, size, crop=0.85, old_from=60, verbose=True):
 
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor='f1_macro', patience=0, run_dir=None, class_weight_power=0.5,
-                 wd=None, ps=None, quiet=False, wandb=False):
+                 wd=None, ps=None, quiet=False, wandb=False, keep_best=1):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,
     metrics every epoch, CPU bf16 autocast / CUDA fp16, and when `run_dir` is given: history.csv, best model.pth,
-    per-epoch last.pth checkpoints and early stopping on `monitor` (`patience` > 0)."""
+    per-epoch last.pth checkpoints, the `keep_best` best epochs under checkpoints/, and early stopping on `monitor`
+    (`patience` > 0)."""
     model = build_model(arch, head)
     if weights: print(f'loaded {load_body_weights(model, weights, arch)} backbone tensors from {weights}')
     elif pretrained: print(f'loaded {load_body_weights(model, cached_pretrained(arch), arch)} cached pretrained backbone tensors')
@@ -70,7 +71,7 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     elif prec == 'bf16' and dls.device.type == 'cuda': learn.to_bf16()
     learn.precision = prec
     if run_dir:   # every rank tracks the best epoch and stops early alike; only rank 0 writes
-        saver = BestModelSaver(path / 'model.pth' if main else None, monitor=monitor)
+        saver = BestModelSaver(path / 'model.pth' if main else None, monitor=monitor, keep=keep_best)
         learn.add_cbs([CSVLogger(fname='history.csv'), saver, EpochCheckpoint(path / 'last.pth', saver)] if main else [saver])
         if patience: learn.add_cb(EarlyStop(monitor=monitor, patience=patience))
     if quiet: learn.remove_cbs(learn.progress); learn.progress = None; learn.logger = _silent

@@ -19,7 +19,7 @@ from .runs import new_run_dir, write_args, read_args, write_model, write_valid_p
 
 DEFAULTS = dict(data=None, arch='resnet18', head='multi', loss='ce', pretrained=False, weights=None,
                 size=(128, 96), crop=0.85, bs=32, epochs=0, budget=420., lr=None, wd=None, precision='auto', channels_last=True,
-                freeze_epochs=1, patience=0, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
+                freeze_epochs=1, patience=0, keep_best=1, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
                 label_fixes=None, aug='light', split='person', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
 
 def fit_run(**opts):
@@ -62,7 +62,7 @@ def fit_run(**opts):
     def make(precision):
         return mask_learner(dls, opts['arch'], opts['head'], opts['loss'], opts['weights'], opts['pretrained'], precision,
                             opts['channels_last'], patience=opts['patience'], run_dir=run_dir, wd=opts['wd'],
-                            quiet=opts['quiet'], wandb=opts['wandb'] and main)
+                            quiet=opts['quiet'], wandb=opts['wandb'] and main, keep_best=opts['keep_best'])
     learn = make(opts['precision'])
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:

@@ -103,3 +103,17 @@ def test_fine_tune_with_local_weights_and_early_stop(twin, tmp_path):
     args = yaml.safe_load((tmp_path / 'ft' / 'args.yaml').read_text())
     assert args['norm'] == 'imagenet' and args['weights'].endswith('w.pth')
     assert 1 <= len(pd.read_csv(tmp_path / 'ft' / 'history.csv')) <= 2 and 0 <= res['f1'] <= 1
+
+def test_keep_best_checkpoints(twin, tmp_path):
+    res = fit_run(data=str(twin), out=str(tmp_path / 'k'), **{**TINY, 'epochs': 4, 'keep_best': 2})
+    hist = pd.read_csv(tmp_path / 'k' / 'history.csv')
+    files = sorted((tmp_path / 'k' / 'checkpoints').glob('*.pth'))
+    assert len(files) == 2
+    kept = sorted(float(f.stem.split('f1_macro')[1]) for f in files)
+    assert np.allclose(kept, sorted(hist.f1_macro)[-2:], atol=1e-6)      # the two best epochs, the others deleted
+    best = max(files, key=lambda f: float(f.stem.split('f1_macro')[1]))
+    saved = torch.load(tmp_path / 'k' / 'model.pth', weights_only=True)
+    if hist.f1_macro.max() > sorted(hist.f1_macro)[-2]:                   # no tie: model.pth is the top checkpoint
+        top = torch.load(best, weights_only=True)
+        assert all(torch.equal(saved[k], top[k]) for k in saved)
+    assert res['f1'] == pytest.approx(hist.f1_macro.max(), abs=1e-6)
