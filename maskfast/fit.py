@@ -33,6 +33,7 @@ def main(
     old_from: int = 60,        # age from which a person counts as the >=60 class (e.g. 58)
     drop_boundary: store_true = False,  # drop training people aged 28-29 and 57-59
     label_fixes: str = None,   # CSV/YAML of label corrections (gender_swap, mask_swap, age)
+    no_cache: store_true = False,  # decode the JPEGs on every read instead of using the preprocessing cache
     aug: str = 'light',        # augmentation preset: none | light | medium | heavy
     workers: int = 0,          # DataLoader worker processes
     out: str = None,           # run folder (default: runs/run-<timestamp>)
@@ -44,7 +45,7 @@ def main(
     opts = dict(data=data, arch=arch, head=head, loss=loss, pretrained=pretrained, weights=weights, size=tuple(size), crop=crop,
                 bs=bs, epochs=epochs, budget=budget, lr=lr, wd=wd, precision=precision, channels_last=not no_channels_last,
                 freeze_epochs=freeze_epochs, patience=patience, keep_best=keep_best, folds=folds, fold=fold, seed=seed, weighted=weighted, downsample=not no_downsample,
-                old_from=old_from, drop_boundary=drop_boundary, label_fixes=label_fixes, aug=aug, workers=workers,
+                old_from=old_from, drop_boundary=drop_boundary, label_fixes=label_fixes, cache=not no_cache, aug=aug, workers=workers,
                 out=out, wandb=wandb, quiet=quiet)
     if resume: return fit_run(resume=resume)
     try: return fit_folds(**opts) if fold == 'all' else fit_run(**opts)

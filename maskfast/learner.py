@@ -15,7 +15,7 @@ from .models import build_model, load_body_weights, cached_pretrained
 from .sampling import class_weights
 from .labels import apply_label_fixes, relabel_ages
 from .layout import read_train
-from .cache import build_cache
+from .cache import open_images
 from .distrib import is_main, rank
 
 def check_size(size, multiple=32):
@@ -24,23 +24,24 @@ def check_size(size, multiple=32):
     if new != tuple(size): print(f'notice: --size {size[0]} {size[1]} is not divisible by {multiple}; using {new[0]} {new[1]}')
     return new
 
-def load_items(root, size, crop=0.85, old_from=60, label_fixes=None, workers=None, verbose=True):
-    "(items frame with src/row columns, [train cache]) for the train images of `root`; unreadable images left out."
+def load_items(root, size, crop=0.85, old_from=60, label_fixes=None, workers=None, verbose=True, cache=True):
+    """(items frame with src/row columns, [train images]) for the train images of `root`; unreadable images left out.
+    The images come from the preprocessing cache, or are decoded on every read with `cache=False`."""
     df = read_train(root, 60, verbose=verbose)
     if label_fixes: df = apply_label_fixes(df, label_fixes, old_from)
     elif old_from != 60: df = relabel_ages(df, old_from)
-    cache = build_cache(df['file'], size, crop, name='train', workers=workers, verbose=verbose, progress=verbose)
+    cache = open_images(df['file'], size, crop, 'train', cache, workers, verbose=verbose, progress=verbose)
     df['src'], df['row'] = 0, np.arange(len(df))
     if (~cache.ok).any():
         print(f'left out {(~cache.ok).sum()} unreadable training image(s)')
         df = df[cache.ok].reset_index(drop=True)
     return df, [cache]
 
-def external_training_items(csv, size, crop=0.85, old_from=60, verbose=True):
+def external_training_items(csv, size, crop=0.85, old_from=60, verbose=True, cache=True):
     "Items from an external `path,gender,age,mask` CSV, cached, ready to pass as `fit_run(extra=...)` (training only)."
     from .layout import read_external
     ext = read_external(csv, old_from)
-    cache = build_cache(ext['file'], size, crop, name='external', verbose=verbose, progress=verbose)
+    cache = open_images(ext['file'], size, crop, 'external', cache, verbose=verbose, progress=verbose)
     ext['src'], ext['row'] = 0, np.arange(len(ext))
     ext = ext[cache.ok].reset_index(drop=True)
     ext.attrs['caches'] = [cache]

@@ -15,9 +15,10 @@ def main(
     weighted: store_true = False,     # weight models by their validation macro F1
     consistency: store_true = False,  # vote gender/age over photos grouped as one person
     images: Annotated[str, 'image files or folders to predict instead of eval/', {'nargs': '+'}] = None,
+    no_cache: store_true = False,     # decode the images on every read instead of using the preprocessing cache
 ):
     "Predict with trained maskfast runs."
     try:
-        if images: predict_images(runs or None, images, out or 'predictions.csv', tta, vote)
-        else: predict_eval(runs or None, data, out or 'submission.csv', tta, vote, weighted, consistency)
+        if images: predict_images(runs or None, images, out or 'predictions.csv', tta, vote, cache=not no_cache)
+        else: predict_eval(runs or None, data, out or 'submission.csv', tta, vote, weighted, consistency, cache=not no_cache)
     except (ValueError, FileNotFoundError) as e: raise CliError(f'maskfast.predict: {e}') from None

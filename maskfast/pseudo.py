@@ -25,8 +25,10 @@ def main(
     seed: int = 42,            # fit option: seed
     old_from: int = 60,        # fit option: old-age threshold
     quiet: store_true = False, # no progress bars
+    no_cache: store_true = False,  # decode images on every read instead of using the preprocessing cache
 ):
     "Train, pseudo-label the eval set, retrain; print the per-round table and write the final submission."
     try: pseudo_rounds(data, rounds, threshold, tta, consistency, out, arch=arch, head=head, loss=loss, size=tuple(size), bs=bs,
-                       epochs=epochs, budget=budget, lr=lr, fold=fold, seed=seed, old_from=old_from, quiet=quiet)
+                       epochs=epochs, budget=budget, lr=lr, fold=fold, seed=seed, old_from=old_from, quiet=quiet,
+                       cache=not no_cache)
     except (ValueError, FileNotFoundError) as e: raise CliError(f'maskfast.pseudo: {e}') from None

@@ -5,7 +5,7 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 import json, os
 from pathlib import Path
 import pandas as pd
-from .cache import build_cache
+from .cache import open_images
 from .infer import predict_cache, soft_vote, hard_vote, thumb_features, group_people, person_consistency
 from .labels import MASKS, GENDERS, AGES, decode
 from .layout import read_eval, IMAGE_EXTS
@@ -26,14 +26,14 @@ def _run_weight(run):
     f = Path(run) / 'result.json'
     return json.loads(f.read_text()).get('f1', 1.0) if f.exists() else 1.0
 
-def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False, features=False, progress=False):
-    "Probabilities of `files` from each run (cache per run's image size), combined by soft or hard voting."
+def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False, features=False, progress=False, cache=True):
+    "Probabilities of `files` from each run (images per run's size, cached unless `cache=False`), soft or hard voted."
     runs = find_runs(runs)
     probs, caches, feats = [], {}, None
     for run in runs:
         model, cfg = load_model(run)
         key = (tuple(cfg['size']), cfg['crop'])
-        if key not in caches: caches[key] = build_cache(files, cfg['size'], cfg['crop'], name=name)
+        if key not in caches: caches[key] = open_images(files, cfg['size'], cfg['crop'], name, cache)
         p = predict_cache(model, cfg, caches[key], tta=tta, features=features and feats is None, progress=progress)
         if isinstance(p, tuple): p, feats = p
         probs.append(p)
@@ -43,19 +43,19 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     return combined, next(iter(caches.values())), runs
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
-                 min_sim=0.9, progress=True, return_cache=False):
+                 min_sim=0.9, progress=True, return_cache=False, cache=True):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
     plus the eval images' cache (at the first run's size) with `return_cache`.
     `consistency` groups photos of one person by appearance and votes gender and age per group."""
     runs = [latest_run()] if not runs else runs
     data = data or read_args(find_runs(runs)[0])['data']
     info = read_eval(data)
-    probs, cache, used = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, progress=progress)
-    if (~cache.ok).any(): print(f'warning: {(~cache.ok).sum()} unreadable eval image(s) predicted from zeros: {cache.bad[:5]}')
-    if consistency: probs = person_consistency(probs, group_people(thumb_features(cache), min_sim=min_sim))
+    probs, images, used = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, progress=progress, cache=cache)
+    if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
+    if consistency: probs = person_consistency(probs, group_people(thumb_features(images), min_sim=min_sim))
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}')
-    return (sub, probs, cache) if return_cache else (sub, probs)
+    return (sub, probs, images) if return_cache else (sub, probs)
 
 def _image_files(paths):
     files, skipped = [], []
@@ -68,12 +68,12 @@ def _image_files(paths):
             files.append(q)
     return files, skipped
 
-def predict_images(runs, paths, out='predictions.csv', tta=1, vote='soft'):
+def predict_images(runs, paths, out='predictions.csv', tta=1, vote='soft', cache=True):
     "Predict image files/folders: file, class id, mask, gender, age in words, probability. Bad files reported, skipped."
     files, skipped = _image_files(paths)
     rows = []
     if files:
-        probs, cache, _ = ensemble_probs(runs, files, 'images', tta, vote)
+        probs, cache, _ = ensemble_probs(runs, files, 'images', tta, vote, cache=cache)
         for why in cache.bad: skipped.append((why, 'unreadable'))
         ok = cache.ok
         files, probs = [f for f, o in zip(files, ok) if o], probs[ok]

@@ -20,7 +20,7 @@ from .runs import new_run_dir, write_args, read_args, write_model, write_valid_p
 DEFAULTS = dict(data=None, arch='resnet18', head='multi', loss='ce', pretrained=False, weights=None,
                 size=(128, 96), crop=0.85, bs=32, epochs=0, budget=420., lr=None, wd=None, precision='auto', channels_last=True,
                 freeze_epochs=1, patience=0, keep_best=1, folds=5, fold='0', seed=42, weighted=0.5, downsample=True, old_from=60, drop_boundary=False,
-                label_fixes=None, aug='light', split='person', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
+                label_fixes=None, cache=True, aug='light', split='person', workers=0, out=None, wandb=False, quiet=False, resume=None, extra=None)
 
 def fit_run(**opts):
     """Train one fold into a run folder and return a summary dict (run_dir, f1, epochs, ...). Options: `DEFAULTS`.
@@ -42,7 +42,8 @@ def fit_run(**opts):
     run_dir = Path(broadcast_object(str(new_run_dir(opts['out'])) if main else None)); opts['out'] = str(run_dir)
     set_seed(opts['seed'], reproducible=True)
     with main_first():   # rank 0 builds the caches and stats, the others reuse them
-        df, caches = load_items(opts['data'], opts['size'], opts['crop'], opts['old_from'], opts['label_fixes'], verbose=not opts['quiet'])
+        df, caches = load_items(opts['data'], opts['size'], opts['crop'], opts['old_from'], opts['label_fixes'],
+                                verbose=not opts['quiet'], cache=opts['cache'])
         if opts['split'] == 'image':     # the leaky split, kept only to measure how much it over-states F1
             tr, va = map(np.asarray, random_image_splitter(1 / opts['folds'], opts['seed'])(df))
         else: tr, va = fold_indices(df, int(opts['fold']), opts['folds'], opts['seed'])

@@ -42,3 +42,17 @@ def test_stats_cached(imgs, tmp_path):
     m, s = dataset_stats(c)
     assert 0.4 < m[0] < 0.6 and (c.path.with_suffix('.stats.json')).exists()
     assert dataset_stats(c) == (m, s)
+
+def test_no_cache_reads_what_the_cache_holds(imgs, tmp_path, capsys):
+    from maskfast.cache import open_images, DecodedImages
+    bad = tmp_path / 'bad.jpg'; bad.write_bytes(b'not an image')
+    files = imgs + [bad]
+    c = build_cache(files, (64, 48), cache_dir=tmp_path / 'c', progress=False, verbose=False)
+    d = open_images(files, (64, 48), cache=False)
+    assert isinstance(d, DecodedImages) and str(bad) in capsys.readouterr().out
+    assert list(d.ok) == list(c.ok) and d.bad == c.bad and len(d) == len(c) and d.array.shape == c.array.shape
+    rows = [3, 0, 6, 5]
+    assert (d.read(rows) == c.read(rows)).all() and (d.array[rows] == c.array[rows]).all() and (d[2] == c[2]).all()
+    assert d.read([6]).max() == 0                                   # unreadable: zeros, as in the cache
+    assert not list(tmp_path.glob('**/*.u8'))[1:]                  # only the cache made a file
+    assert np.allclose(dataset_stats(d), dataset_stats(c))

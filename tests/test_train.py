@@ -117,3 +117,13 @@ def test_keep_best_checkpoints(twin, tmp_path):
         top = torch.load(best, weights_only=True)
         assert all(torch.equal(saved[k], top[k]) for k in saved)
     assert res['f1'] == pytest.approx(hist.f1_macro.max(), abs=1e-6)
+
+def test_no_cache_trains_the_same(twin, tmp_path):
+    from maskfast.cache import cache_home
+    kw = {**TINY, 'size': (64, 64)}
+    before = set(cache_home().glob('**/*64x64*.u8'))
+    a = fit_run(data=str(twin), out=str(tmp_path / 'nc'), cache=False, **kw)
+    assert set(cache_home().glob('**/*64x64*.u8')) == before        # nothing cached
+    b = fit_run(data=str(twin), out=str(tmp_path / 'c'), **kw)
+    ha, hb = pd.read_csv(tmp_path / 'nc' / 'history.csv'), pd.read_csv(tmp_path / 'c' / 'history.csv')
+    assert np.allclose(ha.train_loss, hb.train_loss) and np.allclose(ha.valid_loss, hb.valid_loss) and a['f1'] == b['f1']
