@@ -19,6 +19,13 @@ def _views(x_u8, k, aug, rng):
     np.random.seed(int(rng.integers(2**31)))
     return np.stack([aug(image=im)['image'] for im in x_u8])
 
+def _forward(model, x, dev, dtype, features):
+    "(logits, pooled features or None) of batch `x`, under autocast to `dtype` unless it is None."
+    with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+        if not features: return model(x), None
+        f = model[1][:2](model[0](x))
+        return model[1][2:](f), f
+
 def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto', features=False, progress=False):
     """18-class probabilities (N, 18) of cached images `rows` (all by default), averaged over 1 + `tta` views
     (flip, then training-augmentation draws). With `features`, also the pooled backbone features (identity view)."""
@@ -31,7 +38,7 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
     ctx_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(prec)
     aug = train_aug(cfg.get('aug', 'light') if cfg.get('aug', 'none') != 'none' else 'light') if tta >= 2 else None
     rng = np.random.default_rng(0)
-    model.eval(); out, feats = [], []
+    model.eval(); out, feats, warned = [], [], False
     chunks = range(0, len(rows), bs)
     if progress:
         from fastprogress.fastprogress import progress_bar
@@ -43,11 +50,11 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
             for k in range(1 + tta):
                 x = torch.from_numpy(np.ascontiguousarray(_views(x_u8, k, aug, rng))).permute(0, 3, 1, 2)
                 x = normalize_u8(x.to(dev), mean, std).contiguous(memory_format=torch.channels_last)
-                with torch.autocast(dev.type, dtype=ctx_dtype, enabled=ctx_dtype is not None):
-                    if features and k == 0:
-                        h = model[0](x); f = model[1][:2](h); logits = model[1][2:](f)
-                        feats.append(f.float().cpu().numpy())
-                    else: logits = model(x)
+                logits, f = _forward(model, x, dev, ctx_dtype, features and k == 0)
+                if ctx_dtype is not None and not torch.isfinite(logits).all():   # low precision overflowed: redo in fp32
+                    if not warned: print(f'notice: non-finite {prec} outputs in a batch; that batch is predicted in fp32'); warned = True
+                    logits, f = _forward(model, x, dev, None, features and k == 0)
+                if f is not None: feats.append(f.float().cpu().numpy())
                 acc = acc + to_probs18(logits.float()).cpu().numpy()
             out.append(acc / (1 + tta))
     probs = np.concatenate(out) if out else np.zeros((0, 18))

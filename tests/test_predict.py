@@ -1,4 +1,4 @@
-import shutil, subprocess, sys, numpy as np, pandas as pd, pytest
+import shutil, subprocess, sys, numpy as np, pandas as pd, pytest, torch
 from maskfast.submit import predict_eval, predict_images, score_submission, check_submission, SubmissionError
 from maskfast.infer import soft_vote, hard_vote, person_consistency, group_people, thumb_features
 from maskfast.labels import encode
@@ -57,7 +57,7 @@ def test_predict_folder_with_broken_file(twin, trained, tmp_path):
     df = predict_images([trained['run_dir']], [d, tmp_path / 'missing.jpg'], str(tmp_path / 'p.csv'))
     names = set(pd.read_csv(tmp_path / 'p.csv').file.map(lambda f: f.split('/')[-1]))
     assert 'broken.jpg' not in names and 'notes.txt' not in names and len(df) == 7
-    assert set(df['mask']) <= {'wear', 'incorrect', 'normal'} and df.prob.between(0, 1).all()
+    assert set(df['mask']) <= {'wear', 'incorrect', 'normal'} and df.prob.between(0, 1).all(), df.to_string()
 
 def test_person_consistency_votes_gender_age_keeps_mask():
     probs = np.full((3, 18), 1e-4)
@@ -79,3 +79,21 @@ def test_predict_without_cache_is_the_same(twin, trained):
     _, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False)
     _, p2 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, cache=False)
     assert np.allclose(p1, p2, atol=5e-3)   # bf16 inference differs run to run by ~5e-4 even from the same cache
+
+class _NaNUnderAutocast(torch.nn.Module):
+    "A model whose low-precision outputs are NaN (what a bf16 overflow or kernel glitch gives)."
+    def __init__(self, m): super().__init__(); self.m = m
+    def forward(self, x):
+        out = self.m(x)
+        return out * float('nan') if torch.is_autocast_enabled('cpu') else out
+
+def test_non_finite_low_precision_batches_are_redone_in_fp32(twin, trained, capsys):
+    from maskfast.runs import load_model
+    from maskfast.cache import build_cache
+    from maskfast.infer import predict_cache
+    from maskfast.layout import read_eval
+    model, cfg = load_model(trained['run_dir'], torch.device('cpu'))
+    cache = build_cache(read_eval(twin)['file'], cfg['size'], cfg['crop'], name='eval', verbose=False, progress=False)
+    p = predict_cache(_NaNUnderAutocast(model), cfg, cache, tta=1, precision='bf16')
+    assert np.isfinite(p).all() and 'predicted in fp32' in capsys.readouterr().out
+    assert np.allclose(p, predict_cache(model, cfg, cache, tta=1, precision='fp32'), atol=1e-6)
