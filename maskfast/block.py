@@ -8,6 +8,7 @@ from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
 from fastai.data.transforms import ColReader, IndexSplitter
 from fastai.vision.core import imagenet_stats
 from .augment import AlbumentationsTfm, HWCToTensor, train_aug
+from .labels import MASKS, GENDERS, AGES
 from .loader import CachedBatchDL, NormalizeU8
 
 class CachedImage(Transform):
@@ -15,7 +16,7 @@ class CachedImage(Transform):
     def __init__(self, caches): store_attr()
     def encodes(self, r: pd.Series): return np.array(self.caches[int(r['src'])].array[int(r['row'])])
 
-_N_VALUES = {'label': 18, 'mask': 3, 'gender': 2, 'age_group': 3}
+_N_VALUES = {'label': len(MASKS) * len(GENDERS) * len(AGES), 'mask': len(MASKS), 'gender': len(GENDERS), 'age_group': len(AGES)}
 
 def target_columns(target):
     "Items-frame columns of a target: 'single' -> the 18-way label, 'multi' -> mask, gender, age group."
@@ -62,7 +63,7 @@ def _default_device():
 
 def balance_report(df, train_idx, valid_idx, png=None):
     "Counts per 18-class and per task for train and valid; optionally a bar chart PNG. Returns the table."
-    from .labels import class_name, MASKS, GENDERS, AGES
+    from .labels import class_name
     rows = {}
     for name, idx in (('train', train_idx), ('valid', valid_idx)):
         lab = df['label'].values[np.asarray(idx, int)]

@@ -75,9 +75,10 @@ def _lr_finder_after_fit(self):
 _PATCHED = []
 def patch_fastai_distributed():
     """The fastai 2.8 fixes CPU training needs, applied once, only to the versions checked here:
-    `DistributedDL._broadcast` (hard-coded `.cuda()`) and `DistributedTrainer._wrap_dl` (reads `model.device`, which
-    CPU DistributedDataParallel lacks), `LRFinder.after_fit` (a barrier only rank 0 reaches). The other two are handled where used: `sync_bn=False` on the
-    CPU (`distributed`), and `get_preds` run by every rank inside the context (`fit_run`), since it gathers."""
+    `DistributedDL._broadcast` (hard-coded `.cuda()`), `DistributedTrainer._wrap_dl` (reads `model.device`, which CPU
+    DistributedDataParallel lacks) and `LRFinder.after_fit` (a barrier only rank 0 reaches). Handled where used
+    instead: `sync_bn=False` and `cpu=True` on the CPU (`distributed`), and `get_preds` run by every rank inside the
+    context (`fit_run`), since it gathers."""
     if _PATCHED: return
     major, minor = (int(v) for v in fastai.__version__.split('.')[:2])
     if (major, minor) != (2, 8):

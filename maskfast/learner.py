@@ -64,8 +64,10 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     if prec == 'bf16' and dls.device.type == 'cpu': cbs.append(CPUAutocast())
     if channels_last: cbs.append(ChannelsLast())
     main = is_main()
-    path = Path(run_dir) if run_dir and main else Path(tempfile.gettempdir()) / f'maskfast-rank{rank()}' if run_dir else Path('.')
-    path.mkdir(parents=True, exist_ok=True)   # ranks > 0 keep lr_find's scratch files out of the run folder
+    if not run_dir: path = Path('.')
+    elif main: path = Path(run_dir)
+    else: path = Path(tempfile.gettempdir()) / f'maskfast-rank{rank()}'   # ranks > 0 keep lr_find's scratch out of the run folder
+    path.mkdir(parents=True, exist_ok=True)
     learn = Learner(dls, model, loss_func=make_loss(loss, head, cw), metrics=mask_metrics(), splitter=default_split,
                     path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()

@@ -11,10 +11,10 @@ def normalize_u8(x, mean, std):
     memory is normalised as rows of W*3 values (broadcasting a 3-vector over it is ~30x slower here)."""
     mean = torch.as_tensor(mean, dtype=torch.float32, device=x.device).reshape(3) * 255
     scale = 1 / (torch.as_tensor(std, dtype=torch.float32, device=x.device).reshape(3) * 255)
+    xh = x.permute(0, 2, 3, 1)
+    if not xh.is_contiguous(): x = x.contiguous()   # any other layout: make it plain NCHW
     if x.is_contiguous(): return x.float().sub_(mean.view(1, 3, 1, 1)).mul_(scale.view(1, 3, 1, 1))
     n, c, h, w = x.shape
-    xh = x.permute(0, 2, 3, 1)
-    if not xh.is_contiguous(): return normalize_u8(x.contiguous(), mean / 255, 1 / (scale * 255))
     y = xh.reshape(n * h, w * c).float()
     y.sub_(mean.repeat(w)).mul_(scale.repeat(w))
     return y.view(n, h, w, c).permute(0, 3, 1, 2)
@@ -25,7 +25,7 @@ class NormalizeU8(DisplayedTransform):
     def __init__(self, mean, std): self.mean, self.std = torch.tensor(mean).float(), torch.tensor(std).float()
     def encodes(self, x: TensorImage):
         if x.dtype != torch.uint8: return x
-        return TensorImage(normalize_u8(x, self.mean.to(x.device), self.std.to(x.device)))
+        return TensorImage(normalize_u8(x, self.mean, self.std))
     def decodes(self, x: TensorImage):
         if x.dtype == torch.uint8: return x.float() / 255
         return TensorImage((x * self.std.view(1, 3, 1, 1).to(x.device) + self.mean.view(1, 3, 1, 1).to(x.device)).clamp(0, 1))

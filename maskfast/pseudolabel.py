@@ -32,8 +32,7 @@ def pseudo_rounds(data=None, rounds=2, threshold=0.9, tta=1, consistency=False, 
         rd = parent / f'round{r}'
         res = fit_run(**{**fit_opts, 'data': data, 'out': str(rd), 'extra': extra})
         sub, probs, cache = predict_eval([rd], data, str(rd / 'submission.csv'), tta=tta, consistency=consistency,
-                                         progress=False, return_cache=True, cache=fit_opts.get('cache', True))
-        # `cache`: the eval images at this run's size and crop, as predict_eval read them
+                                         progress=False, return_cache=True, cache=fit_opts.get('cache', True))   # eval images at this run's size
         n_added = 0 if extra is None else len(extra)
         extra = pseudo_items(info, probs, cache, threshold)
         note = '' if not rows or res['f1'] >= rows[-1]['valid_f1'] else 'lower validation F1 than the previous round'

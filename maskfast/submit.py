@@ -73,9 +73,9 @@ def predict_images(runs, paths, out='predictions.csv', tta=1, vote='soft', cache
     files, skipped = _image_files(paths)
     rows = []
     if files:
-        probs, cache, _ = ensemble_probs(runs, files, 'images', tta, vote, cache=cache)
-        for why in cache.bad: skipped.append((why, 'unreadable'))
-        ok = cache.ok
+        probs, images, _ = ensemble_probs(runs, files, 'images', tta, vote, cache=cache)
+        for why in images.bad: skipped.append((why, 'unreadable'))
+        ok = images.ok
         files, probs = [f for f, o in zip(files, ok) if o], probs[ok]
         for f, p in zip(files, probs):
             c = int(p.argmax()); m, g, a = decode(c)
