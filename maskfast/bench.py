@@ -1,75 +1,11 @@
-"""`python -m maskfast.bench`: train/loader/inference speed of maskfast vs the model alone and a naive JPEG loader."""
-__all__ = ['main', 'run_bench', 'NaiveJPEGDataset']
+"""`python -m maskfast.bench`: speed of maskfast end to end vs the model alone and vs a naive JPEG loader
+(library: `maskfast.experiments.bench.run_bench`)."""
+__all__ = ['main']
 
-import time
 from typing import Annotated
-import numpy as np, torch
+import torch
 from fastcore.script import call_parse
-from fastai.callback.core import CancelFitException
-from .callbacks import BatchTimer
-
-class NaiveJPEGDataset(torch.utils.data.Dataset):
-    "The official-baseline style path: decode the full JPEG with PIL every epoch, resize, to tensor."
-    def __init__(self, files, labels, size): self.files, self.labels, self.size = list(files), list(labels), size
-    def __len__(self): return len(self.files)
-    def __getitem__(self, i):
-        from PIL import Image
-        with Image.open(self.files[i]) as im: im = im.convert('RGB').resize(self.size[::-1], Image.BILINEAR)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float().div(255), self.labels[i]
-
-class _MemDL(list):
-    "Batches already in memory, with the few DataLoader methods fastai's loop calls."
-    def to(self, device): return self
-
-
-def _loader_rate(it, n, bs):
-    it = iter(it); next(it); t = time.perf_counter()
-    for _ in range(n): next(it)
-    return n * bs / (time.perf_counter() - t)
-
-def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0):
-    "Measure the four speeds in one run; returns a dict of img/s and the two ratios."
-    from .learner import load_items, mask_learner
-    from .splits import fold_indices
-    from .block import mask_dataloaders
-    from .infer import predict_cache
-    if data is None:
-        from .twin import default_twin
-        data = default_twin()
-    torch.manual_seed(0)
-    df, caches = load_items(data, size, verbose=False)
-    tr, va = fold_indices(df)
-    dls = mask_dataloaders(df, caches, tr, va, bs=bs, seed=0, num_workers=workers)
-    learn = mask_learner(dls, arch, precision=precision, quiet=True)
-    res = {'precision': learn.precision}
-    # (1) model only: the same learner, batches already in memory
-    xb, yb = dls.one_batch()
-    from fastai.data.core import DataLoaders
-    mem = _MemDL([(xb, yb)] * (steps + 5))
-    timer = BatchTimer(steps + 3)
-    learn.dls = DataLoaders(mem, mem, device=dls.device)
-    try: learn.fit(1, 1e-4, cbs=timer)
-    except CancelFitException: pass
-    res['model_only'] = bs / timer.step_seconds(3)
-    # (2) end to end: cache + sampling + augmentation + model
-    learn.dls = dls; timer = BatchTimer(steps + 3)
-    learn.fit(1, 1e-4, cbs=timer)
-    res['end_to_end'] = bs / timer.step_seconds(3)
-    # (3) loaders alone
-    res['loader_cache'] = _loader_rate(dls.train, min(steps * 2, len(dls.train) - 1), bs)
-    naive = torch.utils.data.DataLoader(NaiveJPEGDataset(df.file.values[tr], df.label.values[tr], size), bs, shuffle=True,
-                                        num_workers=0)
-    res['loader_naive_jpeg'] = _loader_rate(naive, min(steps, len(naive) - 1), bs)
-    # (4) inference with and without TTA (flip)
-    model = learn.model
-    cfg = {'norm': 'imagenet', 'aug': 'light'}
-    rows = np.arange(min(len(caches[0]), 40 * bs))
-    for tta in (0, 1):
-        t = time.perf_counter(); predict_cache(model, cfg, caches[0], rows, tta=tta, bs=64, precision=learn.precision)
-        res[f'infer_tta{tta}'] = len(rows) / (time.perf_counter() - t)
-    res['ratio'] = res['end_to_end'] / res['model_only']
-    res['loader_speedup'] = res['loader_cache'] / res['loader_naive_jpeg']
-    return res
+from .experiments.bench import run_bench, BENCH_ROWS
 
 @call_parse
 def main(
@@ -86,8 +22,5 @@ def main(
     dev = 'cuda' if torch.cuda.is_available() else f'cpu x{torch.get_num_threads()} threads'
     print(f'{arch} {size[0]}x{size[1]} bs {bs} {r["precision"]} on {dev}')
     print(f'{"measurement":42s} img/s')
-    for k, name in (('model_only', 'train, model only (tensors in memory)'), ('end_to_end', 'train, maskfast end to end'),
-                    ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
-                    ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)')):
-        print(f'{name:42s} {r[k]:8.1f}')
+    for k, name in BENCH_ROWS: print(f'{name:42s} {r[k]:8.1f}')
     print(f'ratio end_to_end/model_only={r["ratio"]:.2f} loader_speedup={r["loader_speedup"]:.2f}')

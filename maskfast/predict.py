@@ -1,24 +1,27 @@
-"""`python -m maskfast.predict RUN_DIR [RUN_DIR ...]`: a submission for eval/, or predictions for any images."""
-__all__ = ['main']
+"""`python -m maskfast.predict RUN_DIR [RUN_DIR ...]`: a submission for eval/, or predictions for any images. The
+prediction options are the fields of `maskfast.infer.config.PredictConfig` (library: `maskfast.infer.submission`)."""
+__all__ = ['main', 'parser']
 
-from typing import Annotated
-from fastcore.script import call_parse, store_true, CliError
-from .submit import predict_eval, predict_images
+from .infer.config import PredictConfig
+from .infer.submission import predict_eval, predict_images
+from .learn.config import config_parser, parse_cli
 
-@call_parse
-def main(
-    runs: Annotated[str, 'run folders or k-fold parents (default: the newest under runs/)', {'nargs': '*', 'opt': False}] = None,
-    data: str = None,          # competition root holding eval/ (default: the data the first run trained on)
-    out: str = None,           # output CSV (default: submission.csv, or predictions.csv with --images)
-    tta: int = 1,              # extra test-time views: 1 = + horizontal flip, N >= 2 adds training-augmentation draws; 0 = off
-    vote: str = 'soft',        # ensemble voting: soft (mean probabilities) or hard (majority)
-    weighted: store_true = False,     # weight models by their validation macro F1
-    consistency: store_true = False,  # vote gender/age over photos grouped as one person
-    images: Annotated[str, 'image files or folders to predict instead of eval/', {'nargs': '+'}] = None,
-    no_cache: store_true = False,     # decode the images on every read instead of using the preprocessing cache
-):
-    "Predict with trained maskfast runs."
+def parser():
+    "The command line: run folders, where to read and write, then the generated `PredictConfig` options."
+    return config_parser(PredictConfig, prog='python -m maskfast.predict', description='Predict with trained maskfast runs.', extra=[
+        (('runs',), dict(nargs='*', metavar='RUN', help='run folders or k-fold parents (default: the newest under runs/)')),
+        (('--data',), dict(help='competition root holding eval/ (default: the data the first run trained on)')),
+        (('--out',), dict(help='output CSV (default: submission.csv, or predictions.csv with --images)')),
+        (('--images',), dict(nargs='+', help='image files or folders to predict instead of eval/'))])
+
+def main(argv=None):
+    "Write submission.csv (or predictions.csv for --images)."
+    given = parse_cli(parser(), argv)
+    runs, data, out, images = (given.pop(k, None) for k in ('runs', 'data', 'out', 'images'))
     try:
-        if images: predict_images(runs or None, images, out or 'predictions.csv', tta, vote, cache=not no_cache)
-        else: predict_eval(runs or None, data, out or 'submission.csv', tta, vote, weighted, consistency, cache=not no_cache)
-    except (ValueError, FileNotFoundError) as e: raise CliError(f'maskfast.predict: {e}') from None
+        cfg = PredictConfig(**given)
+        if images: predict_images(runs or None, images, out or 'predictions.csv', cfg.tta, cfg.vote, cache=cfg.cache)
+        else: predict_eval(runs or None, data, out or 'submission.csv', **cfg.to_dict())
+    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'maskfast.predict: {e}') from None
+
+if __name__ == '__main__': main()

@@ -2,7 +2,7 @@
 __all__ = ['main']
 
 from fastcore.script import call_parse, CliError
-from .submit import score_submission, SubmissionError
+from .infer.submission import score_submission, SubmissionError
 
 @call_parse
 def main(

@@ -3,7 +3,7 @@ __all__ = ['main']
 
 import time
 from fastcore.script import call_parse
-from .twin import make_twin
+from .data.twin import make_twin
 
 @call_parse
 def main(

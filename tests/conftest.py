@@ -3,7 +3,7 @@ os.environ.setdefault('MASKFAST_HOME', tempfile.mkdtemp(prefix='maskfast-home-')
 os.environ.setdefault('WANDB_MODE', 'offline')
 warnings.filterwarnings('ignore', category=DeprecationWarning)
 import pytest
-from maskfast.twin import make_twin
+from maskfast.data.twin import make_twin
 
 TINY = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, folds=4, precision='fp32')
 
@@ -15,7 +15,7 @@ def twin(tmp_path_factory):
 @pytest.fixture(scope='session')
 def trained(twin, tmp_path_factory):
     "One tiny finished run folder on the twin."
-    from maskfast.train import fit_run
+    from maskfast.learn.train import fit_run
     out = tmp_path_factory.mktemp('runs') / 'r0'
     res = fit_run(data=str(twin), out=str(out), **{**TINY, 'epochs': 2})
     return res
@@ -24,8 +24,8 @@ def trained(twin, tmp_path_factory):
 def items(twin):
     "The twin's training items with src/row into one 64x32 cache: (items frame, [cache])."
     import numpy as np
-    from maskfast.layout import read_train
-    from maskfast.cache import build_cache
+    from maskfast.data.layout import read_train
+    from maskfast.data.cache import build_cache
     df = read_train(twin, verbose=False)
     c = build_cache(df.file, (64, 32), name='t', verbose=False, progress=False)
     df['src'], df['row'] = 0, np.arange(len(df))

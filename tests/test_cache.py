@@ -1,6 +1,6 @@
 import os, time, numpy as np, pytest
 from PIL import Image
-from maskfast.cache import build_cache, load_image, dataset_stats
+from maskfast.data.cache import build_cache, load_image, dataset_stats
 
 @pytest.fixture
 def imgs(tmp_path):
@@ -44,7 +44,7 @@ def test_stats_cached(imgs, tmp_path):
     assert dataset_stats(c) == (m, s)
 
 def test_no_cache_reads_what_the_cache_holds(imgs, tmp_path, capsys):
-    from maskfast.cache import open_images, DecodedImages
+    from maskfast.data.cache import open_images, DecodedImages
     bad = tmp_path / 'bad.jpg'; bad.write_bytes(b'not an image')
     files = imgs + [bad]
     c = build_cache(files, (64, 48), cache_dir=tmp_path / 'c', progress=False, verbose=False)

@@ -1,9 +1,9 @@
 "Two CPU processes under torchrun: same weights on both ranks, one run folder written by rank 0 only."
 import json, os, re, subprocess, sys
 import pandas as pd, pytest, torch
-from maskfast.distrib import is_distributed, broadcast_object, main_first, world_size
-from maskfast.runs import load_model
-from maskfast.train import weights_digest
+from maskfast.learn.distrib import is_distributed, broadcast_object, main_first, world_size
+from maskfast.learn.runs import load_model
+from maskfast.learn.train import weights_digest
 
 def test_single_process_helpers_are_no_ops():
     assert not is_distributed() and world_size() == 1 and broadcast_object({'a': 1}) == {'a': 1}

@@ -1,4 +1,4 @@
-from maskfast.eda import run_eda
+from maskfast.viz.eda import run_eda
 
 def test_eda_pictures_and_summary(twin, tmp_path):
     text = run_eda(str(twin), tmp_path / 'eda', check=True)

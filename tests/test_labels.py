@@ -1,5 +1,5 @@
 import numpy as np, pandas as pd, pytest
-from maskfast.labels import encode, decode, class_name, age_group, relabel_ages, drop_age_boundary, load_label_fixes, apply_label_fixes
+from maskfast.data.labels import encode, decode, class_name, age_group, relabel_ages, drop_age_boundary, load_label_fixes, apply_label_fixes
 
 def test_round_trip_all_18():
     for c in range(18):

@@ -1,7 +1,7 @@
 import shutil, pandas as pd, pytest
 from PIL import Image
-from maskfast.layout import read_train, read_eval, read_people, check_images, LayoutError, parse_folder
-from maskfast.labels import encode
+from maskfast.data.layout import read_train, read_eval, read_people, check_images, LayoutError, parse_folder
+from maskfast.data.labels import encode
 
 def test_read_twin(twin, capsys):
     df = read_train(twin)

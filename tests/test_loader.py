@@ -2,9 +2,9 @@
 import numpy as np, pytest, torch
 from fastai.data.transforms import IntToFloatTensor, Normalize
 from fastai.torch_core import TensorImage
-from maskfast.splits import fold_indices
-from maskfast.block import mask_dataloaders
-from maskfast.loader import normalize_u8, CachedBatchDL
+from maskfast.data.splits import fold_indices
+from maskfast.data.block import mask_dataloaders
+from maskfast.data.loader import normalize_u8, CachedBatchDL
 
 def test_read_equals_memmap(items):
     _, (c,) = items

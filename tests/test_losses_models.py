@@ -1,7 +1,7 @@
 import numpy as np, pytest, torch
-from maskfast.losses import make_loss, SoftF1Loss, parse_loss
-from maskfast.models import to_probs18, build_model, check_arch, load_body_weights, cached_pretrained, WeightsError
-from maskfast.labels import encode
+from maskfast.learn.losses import make_loss, SoftF1Loss, parse_loss
+from maskfast.learn.models import to_probs18, build_model, check_arch, load_body_weights, cached_pretrained, WeightsError
+from maskfast.data.labels import encode
 
 @pytest.mark.parametrize('spec,head', [('ce', 'single'), ('wce', 'single'), ('smooth', 'single'), ('focal', 'single'),
                                        ('f1', 'single'), ('0.6*focal+0.4*f1', 'single'), ('ce', 'multi'),

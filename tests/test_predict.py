@@ -1,7 +1,8 @@
 import shutil, subprocess, sys, numpy as np, pandas as pd, pytest, torch
-from maskfast.submit import predict_eval, predict_images, score_submission, check_submission, SubmissionError
-from maskfast.infer import soft_vote, hard_vote, person_consistency, group_people, thumb_features
-from maskfast.labels import encode
+from maskfast.infer.submission import predict_eval, predict_images, score_submission, check_submission, SubmissionError
+from maskfast.infer.predict import soft_vote, hard_vote
+from maskfast.infer.persons import person_consistency, group_people, thumb_features
+from maskfast.data.labels import encode
 
 def test_submission_format_and_order(twin, trained, tmp_path):
     out = tmp_path / 'sub.csv'
@@ -66,8 +67,8 @@ def test_person_consistency_votes_gender_age_keeps_mask():
     assert list(out) == [encode(0, 1, 1), encode(2, 1, 1), encode(1, 1, 1)]
 
 def test_grouping_finds_people(twin):
-    from maskfast.cache import build_cache
-    from maskfast.layout import read_train
+    from maskfast.data.cache import build_cache
+    from maskfast.data.layout import read_train
     df = read_train(twin, verbose=False)
     c = build_cache(df.file, (64, 48), name='g', verbose=False, progress=False)
     g = group_people(thumb_features(c), min_sim=0.8)
@@ -88,10 +89,10 @@ class _NaNUnderAutocast(torch.nn.Module):
         return out * float('nan') if torch.is_autocast_enabled('cpu') else out
 
 def test_non_finite_low_precision_batches_are_redone_in_fp32(twin, trained, capsys):
-    from maskfast.runs import load_model
-    from maskfast.cache import build_cache
-    from maskfast.infer import predict_cache
-    from maskfast.layout import read_eval
+    from maskfast.learn.runs import load_model
+    from maskfast.data.cache import build_cache
+    from maskfast.infer.predict import predict_cache
+    from maskfast.data.layout import read_eval
     model, cfg = load_model(trained['run_dir'], torch.device('cpu'))
     cache = build_cache(read_eval(twin)['file'], cfg['size'], cfg['crop'], name='eval', verbose=False, progress=False)
     p = predict_cache(_NaNUnderAutocast(model), cfg, cache, tta=1, precision='bf16')

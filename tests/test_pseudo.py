@@ -1,6 +1,6 @@
 from conftest import TINY
-import maskfast.train as train_mod
-from maskfast.pseudolabel import pseudo_rounds
+import maskfast.learn.train as train_mod
+from maskfast.infer.pseudo import pseudo_rounds
 
 def test_pseudo_labels_never_in_validation(twin, tmp_path, monkeypatch):
     seen = []

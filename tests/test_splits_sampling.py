@@ -1,7 +1,7 @@
 import numpy as np, pytest, torch
-from maskfast.splits import fold_indices, person_folds
-from maskfast.sampling import downsample_masks, class_weights
-from maskfast.block import mask_dataloaders
+from maskfast.data.splits import fold_indices, person_folds
+from maskfast.data.sampling import downsample_masks, class_weights
+from maskfast.data.block import mask_dataloaders
 
 def test_person_split(items):
     df, _ = items
@@ -57,7 +57,7 @@ def test_multi_target_block(items):
     assert xb.shape[1:] == (3, 64, 32) and m.max() <= 2 and g.max() <= 1 and a.max() <= 2
 
 def test_balance_report(items, tmp_path):
-    from maskfast.block import balance_report
+    from maskfast.data.block import balance_report
     df, _ = items
     tr, va = fold_indices(df, 0, 4)
     tab = balance_report(df, tr, va, tmp_path / 'b.png')

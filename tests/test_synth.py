@@ -1,6 +1,6 @@
 import numpy as np, pandas as pd
 from PIL import Image
-from maskfast.twin import sample_people, draw_person
+from maskfast.data.twin import sample_people, draw_person
 
 def test_twin_layout(twin):
     sol = pd.read_csv(twin / 'eval' / 'solution.csv')
@@ -32,7 +32,7 @@ def test_same_person_same_look_masks_differ():
     assert np.abs(top(ph['normal']) - top(other['normal'])).mean() > np.abs(top(ph['mask1']) - top(ph['normal'])).mean()
 
 def test_mislabel_share(tmp_path):
-    from maskfast.twin import make_twin
+    from maskfast.data.twin import make_twin
     root = make_twin(tmp_path / 't', people=60, eval_people=1, seed=1, mislabel=0.5, workers=1, progress=False)
     df = pd.read_csv(root / 'train' / 'train.csv')
     clean = make_twin(tmp_path / 'c', people=60, eval_people=1, seed=1, mislabel=0.0, workers=1, progress=False)

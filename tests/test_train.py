@@ -1,7 +1,7 @@
 import json, numpy as np, pandas as pd, pytest, torch, yaml
 from conftest import TINY
-from maskfast.train import fit_run
-from maskfast.runs import load_model, read_valid_preds
+from maskfast.learn.train import fit_run
+from maskfast.learn.runs import load_model, read_valid_preds
 
 def test_run_folder_contents(trained):
     from pathlib import Path
@@ -58,7 +58,7 @@ def test_resume_matches_uninterrupted_schedule(twin, tmp_path, monkeypatch):
     assert len(pd.read_csv(tmp_path / 'killed' / 'history.csv')) == 3 and res['epochs'] == 3
 
 def test_multi_head_fold_all(twin, tmp_path):
-    from maskfast.train import fit_folds
+    from maskfast.learn.train import fit_folds
     res = fit_folds(data=str(twin), out=str(tmp_path / 'k'), **{**TINY, 'folds': 2}, head='multi', loss='focal')
     assert len(res['fold_f1']) == 2 and 0 <= res['oof_f1'] <= 1
     assert json.loads((tmp_path / 'k' / 'oof.json').read_text())['oof_f1'] == pytest.approx(res['oof_f1'])
@@ -79,7 +79,7 @@ def test_cli_errors(twin, tmp_path):
     assert r.returncode != 0 and 'train/images' in r.stderr and 'Traceback' not in r.stderr
 
 def test_plan_epochs_and_size_rounding(capsys):
-    from maskfast.learner import plan_epochs, check_size
+    from maskfast.learn.budget import plan_epochs, check_size
     n, epoch_s = plan_epochs(budget_s=420, spent_s=30, step_s=0.25, n_train_batches=200, n_valid_batches=120, reserve_s=20)
     assert epoch_s == 0.25 * (200 + 24) and n == int((420 - 30 - 20) // 56)
     assert plan_epochs(60, 50, 1.0, 100, 0)[0] == 2          # never fewer than 2
@@ -87,7 +87,7 @@ def test_plan_epochs_and_size_rounding(capsys):
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    from maskfast.callbacks import atomic_save
+    from maskfast.learn.checkpoints import atomic_save
     atomic_save({'w': torch.ones(3)}, tmp_path / 'last.pth')
     def broken_save(obj, f):
         open(f, 'wb').write(b'half a checkpoint'); raise OSError('No space left on device')
@@ -101,8 +101,9 @@ def test_fine_tune_with_local_weights_and_early_stop(twin, tmp_path):
     torch.save(timm.create_model('resnet18', num_classes=0).state_dict(), tmp_path / 'w.pth')
     res = fit_run(data=str(twin), out=str(tmp_path / 'ft'), **{**TINY, 'epochs': 2}, weights=str(tmp_path / 'w.pth'), patience=1)
     args = yaml.safe_load((tmp_path / 'ft' / 'args.yaml').read_text())
-    assert args['norm'] == 'imagenet' and args['weights'].endswith('w.pth')
-    assert 1 <= len(pd.read_csv(tmp_path / 'ft' / 'history.csv')) <= 2 and 0 <= res['f1'] <= 1
+    assert args['run']['norm'] == 'imagenet' and args['weights'].endswith('w.pth')
+    hist = pd.read_csv(tmp_path / 'ft' / 'history.csv')   # the frozen epoch, then the unfrozen ones, numbered on
+    assert 2 <= len(hist) <= 3 and list(hist.epoch) == list(range(len(hist))) and 0 <= res['f1'] <= 1
 
 def test_keep_best_checkpoints(twin, tmp_path):
     res = fit_run(data=str(twin), out=str(tmp_path / 'k'), **{**TINY, 'epochs': 4, 'keep_best': 2})
@@ -119,7 +120,7 @@ def test_keep_best_checkpoints(twin, tmp_path):
     assert res['f1'] == pytest.approx(hist.f1_macro.max(), abs=1e-6)
 
 def test_no_cache_trains_the_same(twin, tmp_path):
-    from maskfast.cache import cache_home
+    from maskfast.data.cache import cache_home
     kw = {**TINY, 'size': (64, 64)}
     before = set(cache_home().glob('**/*64x64*.u8'))
     a = fit_run(data=str(twin), out=str(tmp_path / 'nc'), cache=False, **kw)

@@ -3,11 +3,14 @@ __all__ = ['pseudo_items', 'pseudo_rounds']
 
 import shutil
 import numpy as np, pandas as pd
-from .labels import decode
-from .layout import read_eval
-from .runs import new_run_dir
-from .submit import predict_eval
-from .train import fit_run
+from .config import PredictConfig, PseudoConfig
+from .submission import predict_eval
+from ..data.labels import decode
+from ..data.layout import read_eval
+from ..data.twin import default_twin
+from ..learn.config import FitConfig, split_options
+from ..learn.runs import new_run_dir, write_args
+from ..learn.train import fit_run
 
 def pseudo_items(info, probs, cache, threshold=0.9):
     "Training items (src/row into `cache`) for eval images whose top probability is >= `threshold`."
@@ -19,20 +22,23 @@ def pseudo_items(info, probs, cache, threshold=0.9):
     items.attrs['caches'] = [cache]
     return items
 
-def pseudo_rounds(data=None, rounds=2, threshold=0.9, tta=1, consistency=False, out=None, **fit_opts):
+def pseudo_rounds(data=None, rounds=2, threshold=0.9, out=None, **opts):
     """Round 0 trains on the labels; each later round adds the previous round's confident eval predictions (training
-    only, never validation) and retrains. Writes RUN/round{r}/, RUN/summary.csv and RUN/submission.csv."""
-    if data is None:
-        from .twin import default_twin
-        data = str(default_twin())
+    only, never validation) and retrains. `opts`: `FitConfig` options for every round's fit and `PredictConfig`
+    options for its eval predictions (`cache` goes to both). Writes RUN/args.yaml, RUN/round{r}/, RUN/summary.csv
+    and RUN/submission.csv."""
+    fit_opts, pred_opts = split_options(opts, FitConfig, PredictConfig)
+    fit_cfg, pred = FitConfig(**fit_opts), PredictConfig(**pred_opts)
+    if data is None: data = str(default_twin())
     parent = new_run_dir(out, prefix='pseudo')
+    write_args(parent, {**PseudoConfig(rounds, threshold).to_dict(), **pred.to_dict(), **fit_cfg.replace(data=data).to_dict()})
     info = read_eval(data)
     extra, rows = None, []
     for r in range(rounds + 1):
         rd = parent / f'round{r}'
-        res = fit_run(**{**fit_opts, 'data': data, 'out': str(rd), 'extra': extra})
-        sub, probs, cache = predict_eval([rd], data, str(rd / 'submission.csv'), tta=tta, consistency=consistency,
-                                         progress=False, return_cache=True, cache=fit_opts.get('cache', True))   # eval images at this run's size
+        res = fit_run(fit_cfg.replace(data=data, out=str(rd)), extra=extra)
+        sub, probs, cache = predict_eval([rd], data, str(rd / 'submission.csv'), **pred.to_dict(), progress=False,
+                                         return_cache=True)   # eval images at this run's size
         n_added = 0 if extra is None else len(extra)
         extra = pseudo_items(info, probs, cache, threshold)
         note = '' if not rows or res['f1'] >= rows[-1]['valid_f1'] else 'lower validation F1 than the previous round'

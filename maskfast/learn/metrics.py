@@ -3,7 +3,7 @@ __all__ = ['macro_f1', 'task_f1', 'f1_macro', 'f1_mask', 'f1_gender', 'f1_age', 
 
 import numpy as np
 from fastai.metrics import AccumMetric
-from .labels import decode
+from ..data.labels import decode
 from .models import to_probs18
 
 def macro_f1(y_true, y_pred):

@@ -1,18 +1,21 @@
 """The run folder: args.yaml, history.csv, model.pth + model.json, plots, report.txt, valid_preds.csv; one writer, one reader."""
-__all__ = ['versions', 'new_run_dir', 'write_args', 'read_args', 'write_model', 'load_model', 'write_valid_preds',
-           'read_valid_preds', 'find_runs']
+__all__ = ['versions', 'new_run_dir', 'write_args', 'read_args', 'read_config', 'write_model', 'load_model',
+           'write_valid_preds', 'read_valid_preds', 'find_runs', 'run_data']
 
 import datetime, json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .callbacks import atomic_save
+from .checkpoints import atomic_save
+from .config import FitConfig, RunState
 from .models import build_model
 
 def versions():
     "Versions of the libraries a run depends on."
     import fastai, timm, albumentations
-    import maskfast
-    return {'maskfast': maskfast.__version__, 'torch': str(torch.__version__), 'fastai': fastai.__version__,
+    from importlib.metadata import version, PackageNotFoundError
+    try: mf = version('maskfast')
+    except PackageNotFoundError: mf = 'not installed'
+    return {'maskfast': mf, 'torch': str(torch.__version__), 'fastai': fastai.__version__,
             'timm': timm.__version__, 'albumentations': albumentations.__version__}
 
 def new_run_dir(out=None, root='runs', prefix='run'):
@@ -21,30 +24,45 @@ def new_run_dir(out=None, root='runs', prefix='run'):
     p.mkdir(parents=True, exist_ok=True)
     return p
 
-def _plain(v):
-    if isinstance(v, (Path, str)): return str(v)
-    if isinstance(v, (tuple, list)): return [_plain(x) for x in v]
-    if isinstance(v, (np.integer,)): return int(v)
-    if isinstance(v, (np.floating,)): return float(v)
-    return v
-
-def write_args(run_dir, args):
-    "Write every option plus library versions to RUN_DIR/args.yaml."
+def write_args(run_dir, config, state=None, name='args.yaml'):
+    "RUN_DIR/args.yaml: the config's options, what the run resolved (`run:`) and the library versions (`versions:`)."
     import yaml
-    d = {k: _plain(v) for k, v in args.items()}
+    d = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+    if state is not None: d['run'] = state.to_dict()
     d['versions'] = versions()
-    (Path(run_dir) / 'args.yaml').write_text(yaml.safe_dump(d, sort_keys=False))
+    tmp = Path(run_dir) / (name + '.tmp'); tmp.write_text(yaml.safe_dump(d, sort_keys=False)); tmp.replace(Path(run_dir) / name)
 
-def read_args(run_dir):
+def read_args(run_dir, name='args.yaml'):
+    "RUN_DIR/args.yaml as a plain dict."
     import yaml
-    p = Path(run_dir) / 'args.yaml'
+    p = Path(run_dir) / name
     if not p.exists(): raise FileNotFoundError(f'{p} not found: {run_dir} is not a maskfast run folder')
-    return yaml.safe_load(p.read_text())
+    return yaml.safe_load(p.read_text()) or {}
+
+_OLD_STATE = {'norm': 'norm', 'precision_used': 'precision', 'extra': 'extra'}   # keys older args.yaml kept at the top
+
+def read_config(run_dir, cls=FitConfig, notice=print):
+    """(config, RunState) of a run folder. A file written by an older maskfast (no `run:` section, resolved values
+    at the top level) or a newer one (unknown keys) loads with defaults and a notice, never a KeyError."""
+    d = read_args(run_dir); d.pop('versions', None)
+    run = d.pop('run', None)
+    if run is None:   # older layout: lr/epochs at the top were the resolved ones; norm/precision_used beside them
+        run = {new: d.pop(old) for old, new in _OLD_STATE.items() if old in d}
+        run.update(lr=d.get('lr'), epochs=d.get('epochs'), data=d.get('data'), size=d.get('size'))
+    src = str(Path(run_dir) / 'args.yaml')
+    return cls.from_dict(d, src, notice), RunState.from_dict(run, src + ' (run)', notice=_quiet)
+
+def _quiet(*args): pass
+
+def run_data(run_dir):
+    "The data root a run trained on (the twin's path when its config left `data` unset)."
+    cfg, state = read_config(run_dir, notice=_quiet)
+    return state.data or cfg.data
 
 def write_model(run_dir, model, config):
     "Best weights as a plain state dict (model.pth) plus what is needed to rebuild the model (model.json)."
     atomic_save(model.state_dict(), Path(run_dir) / 'model.pth')
-    (Path(run_dir) / 'model.json').write_text(json.dumps({k: _plain(v) for k, v in config.items()}, indent=1))
+    (Path(run_dir) / 'model.json').write_text(json.dumps(config, indent=1, default=_plain))
 
 def load_model(run_dir, device=None):
     "(model in eval mode on `device` (a GPU when there is one), config) from RUN_DIR/model.json and model.pth, no unpickling."
@@ -81,3 +99,8 @@ def find_runs(paths):
             if not subs: raise FileNotFoundError(f'{p}: neither a run folder (model.json) nor a parent of run folders')
             out += subs
     return out
+
+def _plain(v):
+    "JSON for numpy scalars, tuples and paths."
+    if hasattr(v, 'item'): return v.item()
+    return str(v)

@@ -1,12 +1,14 @@
-"""Inference: batched prediction from the cache with TTA, soft/hard voting, and per-person consistency."""
-__all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'thumb_features', 'group_people', 'person_consistency']
+"""Batched prediction from the image cache with test-time augmentation, and soft / hard voting of several models."""
+__all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'norm_stats']
 
 import numpy as np, torch
-from .models import to_probs18
-from .labels import encode
-from .loader import normalize_u8
+from ..data.augment import train_aug
+from ..data.loader import normalize_u8
+from ..learn.callbacks import pick_precision
+from ..learn.models import to_probs18
 
-def _norm(cfg):
+def norm_stats(cfg):
+    "(mean, std) as (1, 3, 1, 1) tensors of a run's normalisation: ImageNet's or the data's own."
     from fastai.vision.core import imagenet_stats
     n = cfg.get('norm', 'imagenet')
     mean, std = imagenet_stats if n == 'imagenet' else (n['mean'], n['std'])
@@ -29,10 +31,8 @@ def _forward(model, x, dev, dtype, features):
 def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto', features=False, progress=False):
     """18-class probabilities (N, 18) of cached images `rows` (all by default), averaged over 1 + `tta` views
     (flip, then training-augmentation draws). With `features`, also the pooled backbone features (identity view)."""
-    from .callbacks import pick_precision
-    from .augment import train_aug
     rows = np.arange(len(cache)) if rows is None else np.asarray(rows)
-    mean, std = _norm(cfg)
+    mean, std = norm_stats(cfg)
     dev = next(model.parameters()).device
     prec = pick_precision(precision, dev) if precision == 'auto' else precision
     ctx_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(prec)
@@ -71,52 +71,3 @@ def hard_vote(probs_list, weights=None):
     votes = np.zeros_like(probs_list[0])
     for wi, p in zip(w, probs_list): votes[np.arange(len(p)), p.argmax(1)] += wi
     return votes + 1e-3 * soft_vote(probs_list, w)   # the mean only breaks ties
-
-def thumb_features(cache, rows=None, size=(16, 12)):
-    "Identity descriptor per image: a small thumbnail with the lower-centre face (where masks differ) blanked out."
-    import cv2
-    rows = np.arange(len(cache)) if rows is None else np.asarray(rows)
-    h, w = size
-    out = np.empty((len(rows), h * w * 3), np.float32)
-    for i, r in enumerate(rows):
-        t = cv2.resize(np.asarray(cache.array[r]), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        t[int(h * 0.45):int(h * 0.8), int(w * 0.25):int(w * 0.75)] = 0
-        out[i] = t.ravel()
-    out -= out.mean(1, keepdims=True)
-    return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-6)
-
-def group_people(feats, k=6, min_sim=0.9, max_size=7):
-    "Group ids from mutual k-nearest neighbours above `min_sim` cosine similarity; groups larger than `max_size` are split up."
-    f = torch.from_numpy(np.ascontiguousarray(feats, np.float32))
-    n = len(f); k = min(k, n - 1)
-    if k < 1: return np.arange(n)
-    nbr = np.empty((n, k), np.int64); sims = np.empty((n, k), np.float32)
-    for s in range(0, n, 2048):
-        sim = f[s:s + 2048] @ f.T
-        sim[torch.arange(len(sim)), torch.arange(s, s + len(sim))] = -1
-        v, i = sim.topk(k, dim=1); nbr[s:s + 2048], sims[s:s + 2048] = i.numpy(), v.numpy()
-    nset = [set(r) for r in nbr]
-    parent = np.arange(n)
-    def find(a):
-        while parent[a] != a: parent[a] = parent[parent[a]]; a = parent[a]
-        return a
-    size = np.ones(n, int)
-    edges = sorted(((sims[i, j], i, nbr[i, j]) for i in range(n) for j in range(k)
-                    if sims[i, j] >= min_sim and i in nset[nbr[i, j]] and i < nbr[i, j]), reverse=True)
-    for _, a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb and size[ra] + size[rb] <= max_size: parent[rb] = ra; size[ra] += size[rb]
-    return np.array([find(i) for i in range(n)])
-
-def person_consistency(probs, groups):
-    "Per group of photos of one person: vote gender and age (summed log marginals), keep each photo's own mask state."
-    p = probs.reshape(-1, 3, 2, 3)
-    pm, pg, pa = p.sum((2, 3)), p.sum((1, 3)), p.sum((1, 2))
-    lg, la = np.log(pg + 1e-9), np.log(pa + 1e-9)
-    _, inv = np.unique(groups, return_inverse=True)
-    G, A = np.zeros((inv.max() + 1, 2)), np.zeros((inv.max() + 1, 3))
-    np.add.at(G, inv, lg); np.add.at(A, inv, la)
-    g, a = G.argmax(1)[inv], A.argmax(1)[inv]
-    out = np.full_like(probs, 1e-6)
-    out[np.arange(len(probs)), encode(pm.argmax(1), g, a)] = 1.0
-    return out / out.sum(1, keepdims=True)

@@ -5,12 +5,13 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 import json, os
 from pathlib import Path
 import pandas as pd
-from .cache import open_images
-from .infer import predict_cache, soft_vote, hard_vote, thumb_features, group_people, person_consistency
-from .labels import MASKS, GENDERS, AGES, decode
-from .layout import read_eval, IMAGE_EXTS
-from .metrics import macro_f1, task_f1
-from .runs import find_runs, load_model, read_args
+from .persons import thumb_features, group_people, person_consistency
+from .predict import predict_cache, soft_vote, hard_vote
+from ..data.cache import open_images
+from ..data.labels import MASKS, GENDERS, AGES, decode
+from ..data.layout import read_eval, IMAGE_EXTS
+from ..learn.metrics import macro_f1, task_f1
+from ..learn.runs import find_runs, load_model, run_data
 
 class SubmissionError(ValueError):
     "A submission file that cannot be scored; the message says what is wrong."
@@ -48,7 +49,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     plus the eval images' cache (at the first run's size) with `return_cache`.
     `consistency` groups photos of one person by appearance and votes gender and age per group."""
     runs = [latest_run()] if not runs else runs
-    data = data or read_args(find_runs(runs)[0])['data']
+    data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
     probs, images, used = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, progress=progress, cache=cache)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')

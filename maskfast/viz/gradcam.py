@@ -3,8 +3,9 @@ __all__ = ['gradcam', 'gradcam_grid']
 
 import numpy as np, torch
 from fastai.callback.hook import hook_output
-from .models import to_probs18
-from .labels import decode, class_name
+from ..data.labels import decode, class_name
+from ..infer.predict import norm_stats
+from ..learn.models import to_probs18
 
 _TASK_SLICE = {'mask': 0, 'gender': 1, 'age': 2}
 
@@ -31,8 +32,7 @@ def gradcam(model, x, task='class', target=None):
 def gradcam_grid(model, cfg, cache, rows, labels, png, task='class', n=6):
     "Save a grid: up to `n` correct and `n` wrong predictions with their Grad-CAM overlay. Returns (n_right, n_wrong)."
     import cv2, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    from .infer import _norm
-    mean, std = _norm(cfg)
+    mean, std = norm_stats(cfg)
     imgs = np.stack([cache.array[r] for r in rows])
     x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255 - mean) / std
     cams, pred = gradcam(model, x, task)

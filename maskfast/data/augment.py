@@ -1,5 +1,5 @@
 """albumentations pipelines as fastai item transforms: train-only augmentation presets, deterministic validation."""
-__all__ = ['PRESETS', 'train_aug', 'AlbumentationsTfm', 'HWCToTensor']
+__all__ = ['PRESETS', 'train_aug', 'AlbumentationsTfm', 'HWCToTensor', 'aug_rng_state', 'set_aug_rng_state']
 
 import numpy as np, torch
 from fastcore.basics import store_attr
@@ -31,3 +31,23 @@ class HWCToTensor(Transform):
     "HWC uint8 numpy image -> CHW uint8 `TensorImage` (fastai's IntToFloatTensor scales it on the batch)."
     order = 5
     def encodes(self, x: np.ndarray): return TensorImage(torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1))
+
+def _rng_holders(aug):
+    "The pipeline and every transform inside it: each holds its own random generators."
+    out = [aug]
+    for t in getattr(aug, 'transforms', []): out += _rng_holders(t)
+    return out
+
+def aug_rng_state(aug):
+    "The random state of an albumentations pipeline (its own and every transform's), to checkpoint and restore."
+    if aug is None: return None
+    return [(h.random_generator.bit_generator.state, h.py_random.getstate()) for h in _rng_holders(aug)
+            if hasattr(h, 'random_generator')]
+
+def set_aug_rng_state(aug, state):
+    "Restore what `aug_rng_state` returned, so a resumed run draws the augmentations the uninterrupted one would."
+    if aug is None or state is None: return
+    holders = [h for h in _rng_holders(aug) if hasattr(h, 'random_generator')]
+    if len(holders) != len(state): raise ValueError('augmentation pipeline differs from the checkpointed one')
+    for h, (np_state, py_state) in zip(holders, state):
+        h.random_generator.bit_generator.state = np_state; h.py_random.setstate(py_state)

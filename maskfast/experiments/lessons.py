@@ -3,9 +3,9 @@ __all__ = ['LESSONS', 'run_lessons', 'plot_lessons']
 
 from pathlib import Path
 import pandas as pd
-from .submit import predict_eval, score_submission
-from .train import fit_run, fit_folds
-from .pseudolabel import pseudo_rounds
+from ..infer.pseudo import pseudo_rounds
+from ..infer.submission import predict_eval, score_submission
+from ..learn.train import fit_run, fit_folds
 
 # name -> fit options changed from the baseline
 LESSONS = {

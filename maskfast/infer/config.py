@@ -1,0 +1,22 @@
+"""The options predict and pseudo share, and the pseudo-label loop's own: typed configs like `FitConfig`, from which
+their command lines are generated."""
+__all__ = ['PredictConfig', 'PseudoConfig']
+
+from dataclasses import dataclass
+from ..learn.config import Config, option
+
+@dataclass
+class PredictConfig(Config):
+    "How runs predict: test-time views, ensemble voting, person consistency, the image cache."
+    tta: int = option(1, 'extra test-time views: 1 = + horizontal flip, N >= 2 adds training-augmentation draws; 0 = off', 'predict')
+    vote: str = option('soft', 'ensemble voting: soft (mean probabilities) or hard (majority)', 'predict', choices=('soft', 'hard'))
+    weighted: bool = option(False, 'weight models by their validation macro F1', 'predict')
+    consistency: bool = option(False, 'vote gender/age over photos grouped as one person', 'predict')
+    min_sim: float = option(0.9, 'with --consistency: cosine similarity that links two photos of one person', 'predict')
+    cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
+
+@dataclass
+class PseudoConfig(Config):
+    "The pseudo-label loop: how many rounds and which eval predictions become training items."
+    rounds: int = option(2, 'pseudo-label rounds after round 0', 'pseudo')
+    threshold: float = option(0.9, 'minimum top probability for an eval image to become a training item', 'pseudo')

@@ -1,0 +1,55 @@
+"""Person-level decisions on unlabeled photos: group the photos of one person by appearance, then vote gender and age
+per group while each photo keeps its own mask state."""
+__all__ = ['thumb_features', 'group_people', 'person_consistency']
+
+import numpy as np, torch
+from ..data.labels import encode
+
+def thumb_features(cache, rows=None, size=(16, 12)):
+    "Identity descriptor per image: a small thumbnail with the lower-centre face (where masks differ) blanked out."
+    import cv2
+    rows = np.arange(len(cache)) if rows is None else np.asarray(rows)
+    h, w = size
+    out = np.empty((len(rows), h * w * 3), np.float32)
+    for i, r in enumerate(rows):
+        t = cv2.resize(np.asarray(cache.array[r]), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        t[int(h * 0.45):int(h * 0.8), int(w * 0.25):int(w * 0.75)] = 0
+        out[i] = t.ravel()
+    out -= out.mean(1, keepdims=True)
+    return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-6)
+
+def group_people(feats, k=6, min_sim=0.9, max_size=7):
+    "Group ids from mutual k-nearest neighbours above `min_sim` cosine similarity; groups larger than `max_size` are split up."
+    f = torch.from_numpy(np.ascontiguousarray(feats, np.float32))
+    n = len(f); k = min(k, n - 1)
+    if k < 1: return np.arange(n)
+    nbr = np.empty((n, k), np.int64); sims = np.empty((n, k), np.float32)
+    for s in range(0, n, 2048):
+        sim = f[s:s + 2048] @ f.T
+        sim[torch.arange(len(sim)), torch.arange(s, s + len(sim))] = -1
+        v, i = sim.topk(k, dim=1); nbr[s:s + 2048], sims[s:s + 2048] = i.numpy(), v.numpy()
+    nset = [set(r) for r in nbr]
+    parent = np.arange(n)
+    def find(a):
+        while parent[a] != a: parent[a] = parent[parent[a]]; a = parent[a]
+        return a
+    size = np.ones(n, int)
+    edges = sorted(((sims[i, j], i, nbr[i, j]) for i in range(n) for j in range(k)
+                    if sims[i, j] >= min_sim and i in nset[nbr[i, j]] and i < nbr[i, j]), reverse=True)
+    for _, a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb and size[ra] + size[rb] <= max_size: parent[rb] = ra; size[ra] += size[rb]
+    return np.array([find(i) for i in range(n)])
+
+def person_consistency(probs, groups):
+    "Per group of photos of one person: vote gender and age (summed log marginals), keep each photo's own mask state."
+    p = probs.reshape(-1, 3, 2, 3)
+    pm, pg, pa = p.sum((2, 3)), p.sum((1, 3)), p.sum((1, 2))
+    lg, la = np.log(pg + 1e-9), np.log(pa + 1e-9)
+    _, inv = np.unique(groups, return_inverse=True)
+    G, A = np.zeros((inv.max() + 1, 2)), np.zeros((inv.max() + 1, 3))
+    np.add.at(G, inv, lg); np.add.at(A, inv, la)
+    g, a = G.argmax(1)[inv], A.argmax(1)[inv]
+    out = np.full_like(probs, 1e-6)
+    out[np.arange(len(probs)), encode(pm.argmax(1), g, a)] = 1.0
+    return out / out.sum(1, keepdims=True)

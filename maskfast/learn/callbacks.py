@@ -1,0 +1,83 @@
+"""Callbacks: CPU bf16 autocast, channels_last, a batch timer for the time budget, early stopping (resume-aware)."""
+__all__ = ['unwrap', 'skipped', 'EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'pick_precision']
+
+import time
+from pathlib import Path
+import numpy as np, torch
+from fastcore.basics import store_attr
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
+from fastai.torch_core import to_float, maybe_gather
+from torch.nn.parallel import DistributedDataParallel, DataParallel
+
+def unwrap(model):
+    "The model inside a (Distributed)DataParallel wrapper: its state dict has no `module.` prefix."
+    return model.module if isinstance(model, (DistributedDataParallel, DataParallel)) else model
+
+def skipped(learn):
+    "True while fastai's SkipToEpoch (resume) is skipping the current epoch."
+    s = getattr(learn, 'skip_to_epoch', None)
+    return s is not None and learn.epoch < s._skip_to
+
+def pick_precision(precision='auto', device=None):
+    "Resolve 'auto'|'fp32'|'bf16'|'fp16' for the device, with a one-line notice when it falls back."
+    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if precision == 'auto': precision = 'fp16' if dev.type == 'cuda' else ('bf16' if _cpu_bf16() else 'fp32')
+    if precision == 'fp16' and dev.type != 'cuda':
+        print('notice: fp16 needs CUDA; using ' + ('bf16 autocast' if _cpu_bf16() else 'fp32') + ' on the CPU')
+        precision = 'bf16' if _cpu_bf16() else 'fp32'
+    if precision == 'bf16' and dev.type == 'cpu' and not _cpu_bf16():
+        print('notice: this CPU has no native bf16 (avx512_bf16/amx); using fp32'); precision = 'fp32'
+    return precision
+
+def _cpu_bf16():
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+class BatchTimer(Callback):
+    "Record the time after each training batch (lr_find included); stop the fit after `n` batches when `n` is set."
+    order = 100
+    def __init__(self, n=None): self.n, self.times = n, []
+    def after_batch(self):
+        if not self.training: return
+        self.times.append(time.perf_counter())
+        if self.n is not None and len(self.times) >= self.n: raise CancelFitException()
+    def step_seconds(self, skip=2):
+        "Median seconds per batch, skipping the first `skip` (warm-up)."
+        t = np.diff(self.times[skip:]) if len(self.times) > skip + 2 else np.diff(self.times)
+        return float(np.median(t)) if len(t) else float('nan')
+
+class LowPrecisionDiverged(RuntimeError):
+    "A non-finite training loss under CPU bf16 autocast; the caller retries in fp32."
+
+class CPUAutocast(Callback):
+    "bf16 autocast around the forward pass on the CPU (fastai's to_fp16/to_bf16 stay fp32 there)."
+    order = 10
+    def __init__(self, dtype=torch.bfloat16): store_attr(); self.ctx = None
+    def before_batch(self): self.ctx = torch.autocast('cpu', dtype=self.dtype); self.ctx.__enter__()
+    def after_pred(self): self._exit(); self.learn.pred = to_float(self.pred)
+    def after_loss(self):
+        if self.training and not hasattr(self, 'lr_finder') and not torch.isfinite(maybe_gather(self.loss.detach())).all():   # every rank agrees
+            raise LowPrecisionDiverged('bf16 autocast gave a non-finite training loss')
+    def _exit(self):
+        if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+    def after_cancel_batch(self): self._exit()
+    def after_fit(self): self._exit()
+
+class ChannelsLast(Callback):
+    "Model and batches in channels_last memory format."
+    order = 9
+    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+
+class EarlyStop(EarlyStoppingCallback):
+    """fastai's early stopping on `monitor`, skipping the epochs a resumed run skips; it runs after the epoch's
+    checkpoint and history row are written, so the epoch that stops the fit is recorded too."""
+    order = TrackerCallback.order + 3
+    def __init__(self, *args, **kwargs): super().__init__(*args, **kwargs); self.resumed = None
+    def before_fit(self):
+        super().before_fit()
+        if self.resumed is not None: self.best, self.wait = self.resumed   # a resumed run's (best, wait)
+    def after_epoch(self):
+        if not skipped(self.learn): super().after_epoch()

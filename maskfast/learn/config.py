@@ -1,0 +1,178 @@
+"""The one typed run configuration: every fit option with its default and its one-line help, in one dataclass. The
+`python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
+pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
+__all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options']
+
+import argparse, dataclasses, difflib, typing
+from dataclasses import dataclass, field, fields
+
+def option(default, help, group='options', off=None, **cli):
+    """A config field: its `default`, its one-line `help`, its `group` in `--help`, and argparse settings `cli`
+    (type, nargs, choices). A boolean that defaults to True becomes `--no-NAME` on the command line, helped by `off`."""
+    return field(default=default, metadata=dict(help=help, group=group, off=off, cli=cli))
+
+def close_matches(name, names):
+    "A hint naming the nearest known names, for messages about unknown options."
+    near = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    return f' (did you mean {", ".join(near)}?)' if near else ''
+
+class Config:
+    "What every config dataclass shares: choices checked, validated copies, plain dicts for YAML, tolerant loading."
+    def __post_init__(self):
+        for f in fields(self):
+            ch = f.metadata.get('cli', {}).get('choices')
+            if ch and getattr(self, f.name) not in ch:
+                raise ValueError(f'{f.name} must be one of {list(ch)}, not {getattr(self, f.name)!r}')
+
+    def replace(self, **changes):
+        "A copy with `changes`; an unknown name raises a TypeError that names the nearest option."
+        names = {f.name for f in fields(self)}
+        for k in changes:
+            if k not in names: raise TypeError(f'{type(self).__name__} has no option {k!r}{close_matches(k, names)}')
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        "Plain types (lists for tuples) in field order, ready for YAML."
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d, source='settings', notice=print):
+        """The config of a dict from a file: unknown keys are ignored and missing ones take their defaults, each with a
+        one-line notice (a file from an older or newer maskfast still loads)."""
+        names = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(names))
+        missing = [n for n in names if n not in d]
+        if unknown: notice(f'notice: {source}: ignoring unknown key(s) {unknown} (another maskfast version?)')
+        if missing: notice(f'notice: {source}: key(s) {missing} not set there; using the defaults')
+        return cls(**{k: _typed(names[k], v) for k, v in d.items() if k in names})
+
+    @classmethod
+    def defaults(cls): return cls().to_dict()
+
+def _plain(v):
+    if isinstance(v, (tuple, list)): return [_plain(x) for x in v]
+    if hasattr(v, 'item') and not isinstance(v, (str, bytes)): return v.item()   # numpy scalars
+    if hasattr(v, '__fspath__'): return str(v)
+    return v
+
+def _typed(f, v):
+    "A value read from YAML back into the field's type (lists into tuples)."
+    if isinstance(v, list) and (isinstance(f.default, tuple) or f.type is tuple): return tuple(v)
+    return v
+
+def crop_value(s):
+    "--crop: a centre share of each side (0 < c <= 1), or 'face' for face-centred crops."
+    if isinstance(s, (int, float)): c = float(s)
+    elif str(s).lower() == 'face': return 'face'
+    else:
+        try: c = float(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"--crop takes a share like 0.85 or 'face', not {s!r}") from None
+    if not 0 < c <= 1: raise argparse.ArgumentTypeError(f'--crop {c} must lie in (0, 1]')
+    return c
+
+@dataclass
+class FitConfig(Config):
+    "Every option of `python -m maskfast.fit` (and of `maskfast.learn.train.fit_run`)."
+    # data
+    data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
+    size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32)', 'data', type=int, nargs=2, metavar=('H', 'W'))
+    crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face'", 'data', type=crop_value)
+    old_from: int = option(60, 'age from which a person counts as >=60 (e.g. 58)', 'data')
+    drop_boundary: bool = option(False, 'drop training people aged 28-29 and 57-59', 'data')
+    label_fixes: str = option(None, 'CSV/YAML of label corrections (gender_swap, mask_swap, age)', 'data')
+    downsample: bool = option(True, 'one of the 5 mask photos per person, re-drawn every epoch', 'data',
+                              off='use all 5 mask photos per person')
+    weighted: float = option(0.5, 'class-weighted sampling power (weight = freq**-p; 0 = off)', 'data')
+    aug: str = option('light', 'augmentation preset', 'data', choices=('none', 'light', 'medium', 'heavy'))
+    cache: bool = option(True, 'the preprocessing cache (decode + crop + resize once)', 'data',
+                         off='decode the images on every read instead of using the preprocessing cache')
+    workers: int = option(0, 'DataLoader worker processes', 'data')
+    folds: int = option(5, 'number of person-grouped folds', 'data')
+    fold: str = option('0', "fold to validate on, or 'all' to train every fold", 'data')
+    split: str = option('person', "'person' (grouped) or 'image' (the leaky split, to measure it)", 'data',
+                        choices=('person', 'image'))
+    seed: int = option(42, 'seed for split, sampling and init', 'data')
+    # model
+    arch: str = option('resnet18', 'timm model name, or tv_resnet18/34/50/101 for torchvision', 'model')
+    head: str = option('multi', "'multi' (mask/gender/age outputs; measured better) or 'single' (18-way)", 'model',
+                       choices=('multi', 'single'))
+    pretrained: bool = option(False, "ImageNet weights from timm's / torchvision's local caches", 'model')
+    weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
+    # training
+    loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')
+    bs: int = option(32, 'batch size (per process)', 'training')
+    epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
+    budget: float = option(420., 'seconds for the whole fit when --epochs 0', 'training')
+    lr: float = option(None, "max learning rate; default: lr_find's suggestion", 'training')
+    wd: float = option(None, 'weight decay (fastai default when unset)', 'training')
+    precision: str = option('auto', 'auto (fp16 on CUDA, bf16 on CPUs that have it) | fp32 | bf16 | fp16', 'training',
+                            choices=('auto', 'fp32', 'bf16', 'fp16'))
+    channels_last: bool = option(True, 'channels_last memory format', 'training', off='keep NCHW memory format')
+    freeze_epochs: int = option(1, 'with --pretrained/--weights: epochs training the head alone first (fine_tune)', 'training')
+    patience: int = option(0, 'early stopping patience in epochs (0 = off)', 'training')
+    keep_best: int = option(1, 'best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)', 'training')
+    # output
+    out: str = option(None, 'run folder (default: runs/run-<timestamp>)', 'output')
+    wandb: bool = option(False, 'log to Weights & Biases (offline without an account)', 'output')
+    quiet: bool = option(False, 'no progress bars', 'output')
+
+    def __post_init__(self):
+        self.size = tuple(int(s) for s in self.size)
+        if len(self.size) != 2: raise ValueError(f'size must be (H, W), not {self.size}')
+        self.crop = crop_value(self.crop)
+        self.fold = str(self.fold)
+        super().__post_init__()
+
+def config_parser(*classes, prog=None, description=None, defaults=None, extra=()):
+    """An argparse parser with one option per field of the config `classes` (a name seen twice is added once). Every
+    option defaults to 'not given' so that `parse_cli` returns only what the user typed (recipes sit in between); its
+    help shows the field's default, or `defaults[name]`. `extra`: (args, kwargs) pairs of command-only arguments."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    seen, groups = set(), {}
+    for args, kw in extra:   # a command's own arguments (absent unless typed, like the fields); they win over a field
+        seen.add(p.add_argument(*args, **{'default': argparse.SUPPRESS, **kw}).dest)
+    for cls in classes:
+        for f in fields(cls):
+            if f.name in seen: continue
+            seen.add(f.name)
+            md, d = f.metadata, (defaults or {}).get(f.name, f.default)
+            g = groups.setdefault(md.get('group', 'options'), p.add_argument_group(md.get('group', 'options')))
+            flag = '--' + f.name.replace('_', '-')
+            if isinstance(f.default, bool):
+                if d: g.add_argument('--no-' + f.name.replace('_', '-'), dest=f.name, action='store_false',
+                                     default=argparse.SUPPRESS, help=md.get('off') or f'off: {md["help"]}')
+                else: g.add_argument(flag, dest=f.name, action='store_true', default=argparse.SUPPRESS, help=md['help'])
+                continue
+            kw = dict(md.get('cli', {}))
+            hint = typing.get_type_hints(cls)[f.name]
+            kw.setdefault('type', hint if hint in (str, int, float) else str)
+            shown = '' if d is None else f' (default: {" ".join(map(str, d)) if isinstance(d, tuple) else d})'
+            g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=md['help'] + shown, **kw)
+    return p
+
+def split_options(opts, *classes):
+    "Keyword options dealt out to the config `classes` by field name (a shared name goes to each); unknown names raise."
+    out, known = [], set()
+    for cls in classes:
+        names = {f.name for f in fields(cls)}; known |= names
+        out.append({k: v for k, v in opts.items() if k in names})
+    for k in opts:
+        if k not in known: raise TypeError(f'unknown option {k!r}{close_matches(k, known)}')
+    return out
+
+def parse_cli(parser, argv=None):
+    "The options the user typed, as a dict (tuples for nargs options); options left out are absent."
+    ns = vars(parser.parse_args(argv))
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
+
+@dataclass
+class RunState(Config):
+    "What a fit resolved from its config, written under `run:` in args.yaml and read back by `--resume` and predict."
+    data: str = None          # the data root used (the twin's path when the config left it unset)
+    size: tuple = None        # the image size after rounding to the stride
+    lr: float = None          # the learning rate trained with (lr_find's choice or the config's)
+    epochs: int = None        # the epochs planned (from the budget or the config)
+    precision: str = None     # the precision trained in (after any fp32 fallback)
+    norm: object = 'imagenet' # 'imagenet' or the data's {mean, std}
+    world_size: int = 1       # processes
+    extra: str = None         # what was added to training (pseudo labels), if anything

@@ -1,0 +1,169 @@
+"""Train one run (or all k folds) end to end into a run folder; the library call behind `python -m maskfast.fit`."""
+__all__ = ['as_config', 'fit_run', 'fit_folds', 'evaluate_run', 'weights_digest']
+
+import hashlib, time
+from pathlib import Path
+import numpy as np, pandas as pd
+from fastai.torch_core import set_seed
+from .budget import check_size, plan_lr_and_epochs
+from .callbacks import LowPrecisionDiverged
+from .checkpoints import resume_from
+from .config import FitConfig, RunState
+from .distrib import (init_distributed, is_main, is_distributed, rank, world_size, main_first, broadcast_object,
+                      distributed, close_distributed)
+from .learner import mask_learner
+from .metrics import macro_f1, task_f1
+from .models import check_arch
+from .runs import new_run_dir, write_args, read_config, write_model, write_valid_preds, read_valid_preds
+from ..data.block import mask_dataloaders, balance_report
+from ..data.cache import dataset_stats
+from ..data.items import load_items
+from ..data.labels import drop_age_boundary, class_name
+from ..data.splits import fold_indices, random_image_splitter
+from ..data.twin import default_twin
+
+def as_config(config=None, **opts):
+    "A `FitConfig` from a config, a dict of options, or keyword options (which win); unknown names raise."
+    cfg = FitConfig() if config is None else FitConfig(**config) if isinstance(config, dict) else config
+    return cfg.replace(**opts) if opts else cfg
+
+def fit_run(config=None, extra=None, resume=None, **opts):
+    """Train one fold into a run folder and return a summary dict (run_dir, f1, epochs, ...). `config`: a `FitConfig`
+    (or dict); keyword options override it. `epochs=0` picks the number of epochs that fits `budget` seconds from the
+    speed measured during lr_find. `extra`: a frame of additional training items (pseudo labels) with src/row columns
+    and `attrs['caches']`, never used for validation. `resume`: a killed run folder, continued from its last complete
+    epoch with the options in its args.yaml. Launched with several processes (torchrun), every rank trains its share
+    of each batch and only rank 0 writes."""
+    t0 = time.time()
+    init_distributed()
+    main = is_main()
+    if resume:
+        bad = sorted(set(opts) - {'quiet', 'workers', 'wandb'})
+        if bad: raise ValueError(f'--resume continues {resume} with the options in its args.yaml; it cannot change {bad}')
+        cfg, state = read_config(resume)
+        cfg = cfg.replace(out=str(resume), **opts)
+        if state.lr is None or not state.epochs: raise ValueError(f'{resume}: args.yaml has no planned lr/epochs to resume with')
+    else: cfg, state = as_config(config, **opts), RunState()
+    if not main: cfg = cfg.replace(quiet=True)
+    check_arch(cfg.arch)
+    size = tuple(state.size) if resume and state.size else check_size(cfg.size)
+    data = state.data or cfg.data
+    if data is None:
+        with main_first(): data = str(default_twin())
+    run_dir = Path(broadcast_object(str(new_run_dir(cfg.out)) if main else None))
+    set_seed(cfg.seed, reproducible=True)
+    with main_first():   # rank 0 builds the caches and stats, the others reuse them
+        df, caches, tr, va, n_extra = _training_items(cfg, data, size, extra)
+        from_weights = cfg.pretrained or bool(cfg.weights)
+        mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
+    state = state.replace(data=str(data), size=size, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
+                          world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
+    dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std,
+                           downsample=cfg.downsample, power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed)
+    if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
+    def make(precision):
+        return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
+                            patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
+                            keep_best=cfg.keep_best)
+    learn = make(state.precision if resume else cfg.precision)
+    init = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    try:
+        try: learn, probs, state = _train(learn, dls, cfg, state, run_dir, t0, resume)
+        except LowPrecisionDiverged as e:
+            if main: print(f'notice: {e}; restarting this fit in fp32')
+            learn = make('fp32'); learn.model.load_state_dict(init)
+            learn, probs, state = _train(learn, dls, cfg, state, run_dir, t0, resume)
+    except KeyboardInterrupt:
+        if main: print(f'\ninterrupted: the last complete epoch is in {run_dir / "last.pth"}; continue with --resume {run_dir}')
+        raise
+    res = {'run_dir': str(run_dir), 'size': list(size), 'rank': rank(), 'world_size': world_size(),
+           'weights_sha1': weights_digest(learn.model)}
+    if is_distributed(): print(f'rank {rank()}/{world_size()}: weights sha1 {res["weights_sha1"]}', flush=True)
+    if not main: close_distributed(); return res
+    res.update(evaluate_run(learn, dls, run_dir, cfg, state, df.iloc[va], probs))
+    res['seconds'] = round(time.time() - t0, 1)
+    (run_dir / 'result.json').write_text(pd.Series(res).to_json(indent=1))
+    print(f'valid macro F1 {res["f1"]:.4f} (mask {res["f1_mask"]:.3f} gender {res["f1_gender"]:.3f} '
+          f'age {res["f1_age"]:.3f}) in {res["seconds"]:.0f}s -> {run_dir}')
+    close_distributed()
+    return res
+
+def _training_items(cfg, data, size, extra):
+    "(items, image sources, train rows, valid rows, number of extra items): the split, boundary drop and extra items."
+    df, caches = load_items(data, size, cfg.crop, cfg.old_from, cfg.label_fixes, verbose=not cfg.quiet, cache=cfg.cache)
+    if cfg.split == 'image':     # the leaky split, kept only to measure how much it over-states F1
+        tr, va = map(np.asarray, random_image_splitter(1 / cfg.folds, cfg.seed)(df))
+    else: tr, va = fold_indices(df, int(cfg.fold), cfg.folds, cfg.seed)
+    if cfg.drop_boundary: tr = drop_age_boundary(df, tr)
+    if extra is None: return df, caches, tr, va, 0
+    caches = caches + list(extra.attrs['caches'])
+    extra = extra.assign(src=extra['src'] + 1)
+    df = pd.concat([df, extra], ignore_index=True)
+    return df, caches, np.concatenate([tr, np.arange(len(df) - len(extra), len(df))]), va, len(extra)
+
+def weights_digest(model):
+    "SHA-1 of a model's parameters (the check that every rank ended with the same weights)."
+    h = hashlib.sha1()
+    for v in model.parameters(): h.update(v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+def _train(learn, dls, cfg, state, run_dir, t0, resume):
+    """lr_find (when the lr or the epochs are to be chosen), the fit and the validation predictions, inside the
+    distributed context when launched with several processes. Decisions are rank 0's, broadcast to every rank.
+    Returns (learn, validation probabilities, the state with lr/epochs/precision)."""
+    main, loaders = is_main(), list(dls.loaders)
+    try:
+        with distributed(learn):
+            start_epoch = resume_from(learn, run_dir) if resume else 0
+            lr, epochs = (state.lr, state.epochs) if resume else (cfg.lr, cfg.epochs)
+            if not resume and (lr is None or not epochs):
+                lr, epochs = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
+                                                run_dir / 'lr_find.png', cfg.quiet)
+            state = state.replace(lr=lr, epochs=epochs, precision=learn.precision)
+            if main and not resume: write_args(run_dir, cfg, state)
+            if not cfg.quiet: print(f'training {cfg.arch} ({cfg.head} head, {learn.precision}) lr={lr:.2e} '
+                                    f'for {epochs} epochs -> {run_dir}')
+            if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
+                learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
+            else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
+            probs, _ = learn.get_preds(dl=dls.valid)   # every rank: get_preds gathers across ranks
+    finally: dls.loaders[:] = loaders   # an exception inside fit leaves them wrapped
+    return learn, probs, state
+
+def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
+    """Write model.pth/json, valid_preds.csv, confusion.png and report.txt for the (best) model; return the scores.
+    `probs`: validation predictions already made (by every rank, in a distributed run)."""
+    from sklearn.metrics import classification_report, confusion_matrix
+    model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=cfg.crop, old_from=cfg.old_from,
+                     norm=state.norm, aug=cfg.aug, bs=cfg.bs)
+    write_model(run_dir, learn.model, model_cfg)
+    if probs is None: probs, _ = learn.get_preds(dl=dls.valid)
+    vp = write_valid_preds(run_dir, valid_items, probs.numpy())
+    f1, tasks = macro_f1(vp['true'], vp['pred']), task_f1(vp['true'], vp['pred'])
+    names = [class_name(i) for i in range(18)]
+    (run_dir / 'report.txt').write_text(
+        f'macro F1 {f1:.4f}\n' + ''.join(f'{k} F1 {v:.4f}\n' for k, v in tasks.items()) + '\n' +
+        classification_report(vp['true'], vp['pred'], labels=list(range(18)), target_names=names, zero_division=0))
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    cm = confusion_matrix(vp['true'], vp['pred'], labels=list(range(18)))
+    fig, ax = plt.subplots(figsize=(9, 8)); ax.imshow(cm, cmap='Blues')
+    ax.set_xticks(range(18), names, rotation=90, fontsize=7); ax.set_yticks(range(18), names, fontsize=7)
+    for i, j in zip(*np.nonzero(cm)): ax.text(j, i, cm[i, j], ha='center', va='center', fontsize=6)
+    ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(f'validation, macro F1 {f1:.3f}')
+    fig.tight_layout(); fig.savefig(run_dir / 'confusion.png', dpi=80); plt.close(fig)
+    hist = pd.read_csv(run_dir / 'history.csv') if (run_dir / 'history.csv').exists() else None
+    return {'run_dir': str(run_dir), 'f1': f1, **{f'f1_{k}': v for k, v in tasks.items()},
+            'epochs': int(state.epochs), 'epochs_run': 0 if hist is None else len(hist), 'lr': state.lr}
+
+def fit_folds(config=None, **opts):
+    "Train every fold (`folds` K, the budget shared) into RUN/fold{i}, then write the out-of-fold macro F1 to RUN/oof.json."
+    cfg = as_config(config, **opts)
+    parent = new_run_dir(cfg.out); k = int(cfg.folds)
+    write_args(parent, cfg)
+    results = [fit_run(cfg.replace(fold=str(i), out=str(parent / f'fold{i}'), budget=cfg.budget / k)) for i in range(k)]
+    oof = pd.concat([read_valid_preds(r['run_dir'])[0] for r in results])
+    res = {'run_dir': str(parent), 'oof_f1': macro_f1(oof['true'], oof['pred']), 'fold_f1': [r['f1'] for r in results],
+           **{f'oof_f1_{t}': v for t, v in task_f1(oof['true'], oof['pred']).items()}}
+    (parent / 'oof.json').write_text(pd.Series(res).to_json(indent=1))
+    print(f'out-of-fold macro F1 over {k} folds: {res["oof_f1"]:.4f} -> {parent}')
+    return res

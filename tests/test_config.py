@@ -1,0 +1,49 @@
+"One typed run configuration: the CLI is generated from it, args.yaml is it serialized and reads back."
+import dataclasses, subprocess, sys
+import pytest, yaml
+from maskfast.learn.config import FitConfig, parse_cli, split_options
+from maskfast.infer.config import PredictConfig
+from maskfast import fit as fit_cli, predict as predict_cli, pseudo as pseudo_cli
+
+def _actions(p): return {a.dest: a for a in p._actions}
+
+@pytest.mark.parametrize('cli,cls', [(fit_cli, FitConfig), (predict_cli, PredictConfig)])
+def test_every_field_is_an_option_with_its_default_in_help(cli, cls):
+    acts = _actions(cli.parser())
+    for f in dataclasses.fields(cls):
+        a = acts[f.name]
+        assert f.metadata['help'] in a.help or (a.help == f.metadata.get('off'))
+        if not isinstance(f.default, bool) and f.default is not None:
+            shown = ' '.join(map(str, f.default)) if isinstance(f.default, tuple) else str(f.default)
+            assert f'(default: {shown})' in a.help, (f.name, a.help)
+
+def test_only_typed_options_are_returned_and_typed():
+    given = parse_cli(fit_cli.parser(), ['--arch', 'resnet34', '--size', '64', '48', '--no-downsample', '--crop', 'face',
+                                         '--lr', '0.01', '--drop-boundary'])
+    assert given == {'arch': 'resnet34', 'size': (64, 48), 'downsample': False, 'crop': 'face', 'lr': 0.01, 'drop_boundary': True}
+    cfg = FitConfig(**given)
+    assert cfg.bs == FitConfig().bs and cfg.size == (64, 48)
+    with pytest.raises(SystemExit): parse_cli(fit_cli.parser(), ['--crop', '1.5'])
+
+def test_round_trip_and_unknown_names(tmp_path):
+    cfg = FitConfig(arch='resnet34', size=(96, 64), crop=0.7, fold='all')
+    text = yaml.safe_dump(cfg.to_dict())
+    assert FitConfig.from_dict(yaml.safe_load(text)) == cfg
+    with pytest.raises(TypeError, match='did you mean budget'): cfg.replace(budgte=10)
+    with pytest.raises(ValueError, match='head must be one of'): FitConfig(head='triple')
+    fit_opts, pred_opts = split_options({'tta': 0, 'cache': False, 'arch': 'resnet34'}, FitConfig, PredictConfig)
+    assert fit_opts == {'cache': False, 'arch': 'resnet34'} and pred_opts == {'tta': 0, 'cache': False}
+    with pytest.raises(TypeError, match='did you mean'): split_options({'consistensy': 1}, FitConfig, PredictConfig)
+
+def test_fit_run_rejects_unknown_option(twin):
+    from maskfast.learn.train import fit_run
+    with pytest.raises(TypeError, match='did you mean'): fit_run(data=str(twin), epoch=1)
+
+def test_pseudo_cli_shares_options_and_its_own_budget_default():
+    acts = _actions(pseudo_cli.parser())
+    assert {'rounds', 'threshold', 'tta', 'consistency', 'arch', 'budget', 'cache'} <= set(acts)
+    assert '(default: 180.0)' in acts['budget'].help and 'parent folder' in acts['out'].help
+
+def test_help_runs_from_the_command_line():
+    r = subprocess.run([sys.executable, '-m', 'maskfast.fit', '--help'], capture_output=True, text=True)
+    assert r.returncode == 0 and '--no-downsample' in r.stdout and '--resume RUN' in r.stdout and 'training:' in r.stdout
