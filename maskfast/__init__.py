@@ -8,13 +8,14 @@ entry points. The names below are the ones a notebook starts from; they load on 
 __version__ = '0.1.0'
 __all__ = ['FitConfig', 'PredictConfig', 'fit_run', 'fit_folds', 'mask_learner', 'mask_dataloaders', 'load_items',
            'read_train', 'read_eval', 'default_twin', 'make_twin', 'fold_indices', 'predict_eval', 'predict_images',
-           'score_submission', 'pseudo_rounds', 'load_model']
+           'score_submission', 'pseudo_rounds', 'load_model', 'load_learner']
 
 _WHERE = {'FitConfig': 'learn.config', 'PredictConfig': 'infer.config', 'fit_run': 'learn.train', 'fit_folds': 'learn.train',
           'mask_learner': 'learn.learner', 'mask_dataloaders': 'data.block', 'load_items': 'data.items',
           'read_train': 'data.layout', 'read_eval': 'data.layout', 'default_twin': 'data.twin', 'make_twin': 'data.twin',
           'fold_indices': 'data.splits', 'predict_eval': 'infer.submission', 'predict_images': 'infer.submission',
-          'score_submission': 'infer.submission', 'pseudo_rounds': 'infer.pseudo', 'load_model': 'learn.runs'}
+          'score_submission': 'infer.submission', 'pseudo_rounds': 'infer.pseudo', 'load_model': 'learn.runs',
+          'load_learner': 'infer.load'}
 
 def __getattr__(name):
     "Import the exported names lazily, so `python -m maskfast.synth` does not load fastai."

@@ -4,6 +4,7 @@
 __all__ = ['main', 'parser']
 
 from .learn.config import FitConfig, config_parser, parse_cli
+from .learn.pretrained import WeightsError
 from .learn.train import fit_run, fit_folds
 
 def parser():
@@ -20,6 +21,6 @@ def main(argv=None):
         if resume: return fit_run(resume=resume, **given)
         cfg = FitConfig(**given)
         return fit_folds(cfg) if cfg.fold == 'all' else fit_run(cfg)
-    except (ValueError, TypeError, FileNotFoundError) as e: raise SystemExit(f'maskfast.fit: {e}') from None
+    except (ValueError, TypeError, FileNotFoundError, WeightsError) as e: raise SystemExit(f'maskfast.fit: {e}') from None
 
 if __name__ == '__main__': main()

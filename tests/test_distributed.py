@@ -10,7 +10,7 @@ def test_single_process_helpers_are_no_ops():
     with main_first(): pass
 
 def test_two_cpu_processes(twin, tmp_path):
-    pytest.importorskip('accelerate')
+    pytest.importorskip('accelerate', reason="the 'dist' extra is not installed: pip install -e '.[dist]'")
     # no --lr/--epochs: lr_find and the epoch plan run on both ranks (the LRFinder patch, rank 0's decisions broadcast)
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone', '-m', 'maskfast.fit',
            '--data', str(twin), '--size', '64', '32', '--bs', '16', '--budget', '20', '--precision', 'fp32', '--folds', '4', '--quiet']

@@ -46,4 +46,4 @@ def test_augmentation_on_training_batches_only(items):
     v = dls.valid.gather(np.arange(8))
     assert (v == caches[0].read(dls.valid.dataset.items['row'].values[:8])).all()
     xb = dls.valid.one_batch()[0]
-    assert xb.is_contiguous(memory_format=torch.channels_last)     # what ChannelsLast wants, without a copy
+    assert xb.is_contiguous(memory_format=torch.channels_last)     # what ChannelsLastMemory wants, without a copy

@@ -66,6 +66,7 @@ def test_multi_head_fold_all(twin, tmp_path):
     assert not set(a.person) & set(b.person)
 
 def test_wandb_offline(twin, tmp_path, monkeypatch):
+    pytest.importorskip('wandb', reason="the 'wandb' extra is not installed: pip install -e '.[wandb]'")
     monkeypatch.setenv('WANDB_MODE', 'offline'); monkeypatch.setenv('WANDB_SILENT', 'true')
     fit_run(data=str(twin), out=str(tmp_path / 'w'), **TINY, wandb=True)
     import wandb; wandb.finish()

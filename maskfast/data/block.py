@@ -1,14 +1,18 @@
 """DataBlock / DataLoaders factory over cached images: person split, weighted + mask-downsampled training loader."""
-__all__ = ['CachedImage', 'target_columns', 'mask_datablock', 'mask_dataloaders', 'balance_report']
+__all__ = ['CachedImage', 'target_columns', 'mask_datablock', 'mask_dataloaders', 'balance_report', 'ImageInput', 'MaskCategorize',
+           'inference_dataloaders']
 
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
 from fasttransform import Transform
 from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
-from fastai.data.transforms import ColReader, IndexSplitter
+from fastai.data.transforms import ColReader, IndexSplitter, ItemGetter
+from fastai.torch_core import TensorCategory
 from fastai.vision.core import imagenet_stats
+from pathlib import Path
 from .augment import AlbumentationsTfm, HWCToTensor, train_aug
-from .labels import MASKS, GENDERS, AGES
+from .cache import load_image, crop_resize
+from .labels import MASKS, GENDERS, AGES, MaskClass
 from .loader import CachedBatchDL, NormalizeU8
 
 class CachedImage(Transform):
@@ -79,3 +83,34 @@ def balance_report(df, train_idx, valid_idx, png=None):
                           for n, i in (('train', train_idx), ('valid', valid_idx))}, index=names).plot.bar(ax=ax, title=title, legend=False)
         fig.tight_layout(); fig.savefig(png, dpi=80); plt.close(fig)
     return tab
+
+class ImageInput(Transform):
+    "A path, PIL image or HWC RGB array -> the run's preprocessing (centre crop, resize), as the cache would hold it."
+    def __init__(self, size=(128, 96), crop=0.85): store_attr()
+    def encodes(self, x: object):
+        if isinstance(x, (str, Path)): return load_image(x, self.size, self.crop)
+        a = np.asarray(x.convert('RGB')) if hasattr(x, 'convert') else np.asarray(x)
+        if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+            raise TypeError(f'expected an image path, a PIL image or an RGB uint8 array (H, W, 3), not {type(x).__name__} {a.shape}')
+        return crop_resize(a, self.size, self.crop)
+
+class MaskCategorize(Transform):
+    "The 18-class target: an int label encodes as a category tensor; a prediction decodes to its words (`MaskClass`)."
+    order = 1
+    def encodes(self, o: object): return TensorCategory(int(o))
+    def decodes(self, o: object): return MaskClass(int(o))
+
+def inference_dataloaders(size=(128, 96), crop=0.85, mean=None, std=None, device=None):
+    """DataLoaders holding only a run's preprocessing (no data): `learn.predict(path_or_array)` and `dls.test_dl(items)`
+    crop, resize and normalise as the run did, and decode predictions to words."""
+    mean, std = (mean, std) if mean is not None else imagenet_stats
+    dblock = DataBlock(blocks=[TransformBlock(type_tfms=ImageInput(tuple(size), crop)), TransformBlock(type_tfms=MaskCategorize())],
+                       n_inp=1, getters=[None, no_label], splitter=IndexSplitter([1]),
+                       item_tfms=[HWCToTensor()], batch_tfms=[NormalizeU8(mean, std)])
+    dls = dblock.dataloaders([np.zeros((*size, 3), np.uint8)] * 2, bs=1, device=device or _default_device()).new_empty()
+    for ds in (dls.train_ds, dls.valid_ds): ds.tls[0].types[0] = object   # any input type: test_dl infers it from the first step
+    return dls
+
+def no_label(item):
+    "The label of an unlabelled item (inference only)."
+    return 0

@@ -1,10 +1,11 @@
 """Decode + centre-crop + resize every image once into a memory-mapped uint8 array, rebuilt only where files changed."""
-__all__ = ['load_image', 'ImageCache', 'DecodedImages', 'build_cache', 'open_images', 'cache_home', 'dataset_stats']
+__all__ = ['load_image', 'crop_resize', 'ImageCache', 'DecodedImages', 'build_cache', 'open_images', 'cache_home', 'dataset_stats']
 
 import hashlib, json, os, time
 from multiprocessing import Pool
 from pathlib import Path
 import numpy as np, pandas as pd
+from .progress import progress as show_progress
 
 def cache_home():
     "Root of maskfast's caches: $MASKFAST_HOME or ~/.cache/maskfast."
@@ -14,12 +15,16 @@ def load_image(file, size=(128, 96), crop=0.85):
     """RGB uint8 array (H, W, 3) of `file`: the centre `crop` share of each side, resized to `size` = (H, W).
     JPEG draft mode decodes at a reduced scale when that still leaves enough pixels; grey/RGBA become RGB."""
     from PIL import Image
-    import cv2
     h, w = size
     with Image.open(file) as im:
         im.draft('RGB', (int(w / crop), int(h / crop)))
-        im = im.convert('RGB')
-        a = np.asarray(im)
+        a = np.asarray(im.convert('RGB'))
+    return crop_resize(a, size, crop)
+
+def crop_resize(a, size=(128, 96), crop=0.85):
+    "The centre `crop` share of each side of an RGB array, cut to the aspect of `size` = (H, W) and resized to it."
+    import cv2
+    h, w = size
     ch, cw = a.shape[0] * crop, a.shape[1] * crop
     ch, cw = min(ch, cw * h / w), min(cw, ch * w / h)   # crop to the target aspect
     y0, x0 = int(round((a.shape[0] - ch) / 2)), int(round((a.shape[1] - cw) / 2))
@@ -156,10 +161,8 @@ def build_cache(files, size=(128, 96), crop=0.85, name='images', cache_dir=None,
     chunk = max(16, min(256, len(todo) // (workers * 8) + 1))
     jobs = [(tmp, shape, [(i, files[i]) for i in todo[s:s + chunk]], size, crop) for s in range(0, len(todo), chunk)]
     if jobs:
-        from fastprogress.fastprogress import progress_bar
         with Pool(min(workers, len(jobs))) as pool:
-            it = pool.imap_unordered(_fill, jobs)
-            for n, b in (progress_bar(it, total=len(jobs)) if progress else it): bad += b
+            for n, b in show_progress(pool.imap_unordered(_fill, jobs), len(jobs), f'cache: decoding {len(todo)} images', progress): bad += b
     for i, _ in bad: index.loc[i, 'ok'] = False
     os.replace(tmp, path) if len(files) else path.touch()
     index.to_csv(ipath, index=False)

@@ -1,6 +1,6 @@
 """The 18-class code of the competition, its three task labels, age relabelling and user label fixes."""
 __all__ = ['MASKS', 'GENDERS', 'AGES', 'STEM_MASK', 'N_CLASSES', 'encode', 'decode', 'age_group', 'relabel_ages',
-           'boundary_mask', 'drop_age_boundary', 'class_name', 'load_label_fixes', 'apply_label_fixes']
+           'boundary_mask', 'drop_age_boundary', 'class_name', 'load_label_fixes', 'apply_label_fixes', 'MaskClass']
 
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -97,3 +97,14 @@ def apply_label_fixes(df, fixes, old_from=60):
             df.loc[sel, 'mask'] = np.where(m == 1, 2, np.where(m == 2, 1, m))
         else: df.loc[sel, 'age'] = int(float(row.value))
     return relabel_ages(df, old_from)
+
+class MaskClass(str):
+    "An 18-class id in words, 'wear/female/30-59', with `.id`, `.mask`, `.gender`, `.age` and `.words` (the three)."
+    def __new__(cls, label):
+        label = MASKS.index(label.split('/')[0]) * 6 + GENDERS.index(label.split('/')[1]) * 3 + AGES.index(label.split('/')[2]) \
+            if isinstance(label, str) else int(label)
+        self = super().__new__(cls, class_name(label))
+        self.id = label
+        self.mask, self.gender, self.age = self.words = tuple(self.split('/'))
+        return self
+    def __getnewargs__(self): return (self.id,)

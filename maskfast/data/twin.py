@@ -7,6 +7,7 @@ from multiprocessing import Pool
 from pathlib import Path
 import numpy as np, pandas as pd
 from .labels import STEM_MASK, encode, age_group
+from .progress import progress as show_progress
 
 W, H = 384, 512
 STEMS = tuple(STEM_MASK)
@@ -160,10 +161,9 @@ def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, worker
     fn = partial(_write_person, seed=seed, dest=dest / 'train' / 'images')
     fn_eval = partial(_write_person, seed=seed, dest=dest / 'eval' / 'images')
     results = []
-    from fastprogress.fastprogress import progress_bar
     with Pool(workers) as pool:
         it = pool.imap(_dispatch, [(fn_eval if j[-1] == 'eval' else fn, j) for j in jobs], chunksize=8)
-        for r in (progress_bar(it, total=len(jobs)) if progress else it): results.append(r)
+        for r in show_progress(it, len(jobs), f'twin: drawing {len(jobs)} people', progress): results.append(r)
     tr[['id', 'gender', 'race', 'age', 'path']].to_csv(dest / 'train' / 'train.csv', index=False)
     rows = []
     for j, r in enumerate(ev.itertuples()):

@@ -4,6 +4,7 @@ __all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'norm_stats']
 import numpy as np, torch
 from ..data.augment import train_aug
 from ..data.loader import normalize_u8
+from ..data.progress import progress as show_progress
 from ..learn.callbacks import pick_precision
 from ..learn.models import to_probs18
 
@@ -39,10 +40,7 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
     aug = train_aug(cfg.get('aug', 'light') if cfg.get('aug', 'none') != 'none' else 'light') if tta >= 2 else None
     rng = np.random.default_rng(0)
     model.eval(); out, feats, warned = [], [], False
-    chunks = range(0, len(rows), bs)
-    if progress:
-        from fastprogress.fastprogress import progress_bar
-        chunks = progress_bar(chunks)
+    chunks = show_progress(range(0, len(rows), bs), label=f'predicting {len(rows)} images', show=progress)
     with torch.inference_mode():
         for s in chunks:
             x_u8 = cache.read(rows[s:s + bs])

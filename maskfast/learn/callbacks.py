@@ -1,5 +1,6 @@
 """Callbacks: CPU bf16 autocast, channels_last, a batch timer for the time budget, early stopping (resume-aware)."""
-__all__ = ['unwrap', 'skipped', 'EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLast', 'pick_precision']
+__all__ = ['unwrap', 'skipped', 'EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLastMemory', 'pick_precision',
+           'EpochLines']
 
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ class CPUAutocast(Callback):
     def after_cancel_batch(self): self._exit()
     def after_fit(self): self._exit()
 
-class ChannelsLast(Callback):
+class ChannelsLastMemory(Callback):
     "Model and batches in channels_last memory format."
     order = 9
     def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
@@ -81,3 +82,16 @@ class EarlyStop(EarlyStoppingCallback):
         if self.resumed is not None: self.best, self.wait = self.resumed   # a resumed run's (best, wait)
     def after_epoch(self):
         if not skipped(self.learn): super().after_epoch()
+
+class EpochLines(Callback):
+    "In place of fastai's progress bars off a terminal: a header, then one plain line per epoch; nothing in lr_find."
+    order = 60
+    def before_fit(self):
+        self.quiet = hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
+        self.header, self.learn.logger = False, self.line
+    def line(self, log):
+        "Recorder's logger: print the epoch's values in columns."
+        if self.quiet: return
+        names = list(self.recorder.metric_names)
+        if not self.header: print('  '.join(f'{n:>10s}' for n in names), flush=True); self.header = True
+        print('  '.join(f'{v:>10.4f}' if isinstance(v, float) else f'{str(v):>10s}' for v in log), flush=True)

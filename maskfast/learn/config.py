@@ -96,7 +96,7 @@ class FitConfig(Config):
     arch: str = option('resnet18', 'timm model name, or tv_resnet18/34/50/101 for torchvision', 'model')
     head: str = option('multi', "'multi' (mask/gender/age outputs; measured better) or 'single' (18-way)", 'model',
                        choices=('multi', 'single'))
-    pretrained: bool = option(False, "ImageNet weights from timm's / torchvision's local caches", 'model')
+    pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
     loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')

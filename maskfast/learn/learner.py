@@ -7,12 +7,14 @@ import numpy as np
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401  (patches Learner.lr_find and fit_one_cycle)
 from fastai.vision.learner import default_split
-from .callbacks import CPUAutocast, ChannelsLast, EarlyStop, pick_precision
+from .callbacks import CPUAutocast, ChannelsLastMemory, EarlyStop, EpochLines, pick_precision
 from .checkpoints import BestModelSaver, EpochCheckpoint
 from .losses import make_loss
 from .metrics import mask_metrics
-from .models import build_model, load_body_weights, cached_pretrained
+from .models import build_model, load_body_weights
+from .pretrained import pretrained_state_dict
 from .distrib import is_main, rank
+from ..data.progress import interactive
 from ..data.sampling import class_weights
 
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
@@ -24,13 +26,13 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     and early stopping on `monitor` (`patience` > 0)."""
     model = build_model(arch, head)
     if weights: print(f'loaded {load_body_weights(model, weights, arch)} backbone tensors from {weights}')
-    elif pretrained: print(f'loaded {load_body_weights(model, cached_pretrained(arch), arch)} cached pretrained backbone tensors')
+    elif pretrained: print(f'loaded {load_body_weights(model, pretrained_state_dict(arch), arch)} pretrained backbone tensors')
     labels = dls.items['label'].values[:len(dls.train_ds)] if hasattr(dls, 'items') else None
     cw = class_weights(labels, 18, class_weight_power) if labels is not None else None
     cbs = []
     prec = pick_precision(precision, dls.device)
     if prec == 'bf16' and dls.device.type == 'cpu': cbs.append(CPUAutocast())
-    if channels_last: cbs.append(ChannelsLast())
+    if channels_last: cbs.append(ChannelsLastMemory())
     main = is_main()
     if not run_dir: path = Path('.')
     elif main: path = Path(run_dir)
@@ -47,6 +49,7 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
         learn.add_cbs([saver, record] if main else [saver])
         if patience: learn.add_cb(EarlyStop(monitor=monitor, patience=patience))
     if quiet: learn.remove_cbs(learn.progress); learn.progress = None; learn.logger = _silent
+    elif not interactive(): learn.remove_cbs(learn.progress); learn.progress = None; learn.add_cb(EpochLines())   # CI, nohup, > log
     if wandb: _add_wandb(learn, run_dir)
     return learn
 

@@ -1,16 +1,13 @@
-"""Model bodies (timm names and torchvision resnets), single / multi heads, offline pretrained weights."""
-__all__ = ['HEAD_OUT', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'cached_pretrained',
-           'to_probs18', 'body_module']
+"""Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
+__all__ = ['HEAD_OUT', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
+           'body_module']
 
-import difflib, os
+import difflib
 from pathlib import Path
 import torch, torch.nn.functional as F
+from .pretrained import WeightsError, TV_ARCHS
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
-TV_ARCHS = ('tv_resnet18', 'tv_resnet34', 'tv_resnet50', 'tv_resnet101')
-
-class WeightsError(RuntimeError):
-    "Pretrained weights are not available offline; the message says which file to put where."
 
 def check_arch(arch):
     "Raise a ValueError listing close matches when `arch` is neither a timm name nor a torchvision resnet (`tv_resnet34`)."
@@ -62,28 +59,6 @@ def load_body_weights(model, weights, arch=''):
                            'is it a state dict for this --arch?')
     body.load_state_dict(use, strict=False)
     return len(use)
-
-def cached_pretrained(arch):
-    "Pretrained backbone state dict from timm's / torchvision's local caches only (hub offline; fails in < 1 s)."
-    os.environ['HF_HUB_OFFLINE'] = '1'
-    try:
-        import huggingface_hub.constants as hc
-        hc.HF_HUB_OFFLINE = True    # read once at import: set it on the module too
-    except ImportError: pass
-    if arch in TV_ARCHS:
-        import torchvision.models as tvm
-        w = tvm.get_model_weights(arch[3:]).DEFAULT
-        f = Path(torch.hub.get_dir()) / 'checkpoints' / os.path.basename(w.url)
-        if not f.exists(): raise WeightsError(f'no cached weights for {arch}: put {os.path.basename(w.url)} in {f.parent} '
-                                              f'or pass --weights FILE')
-        return torch.load(f, map_location='cpu', weights_only=True)
-    import timm
-    try: return timm.create_model(arch, pretrained=True, num_classes=0).state_dict()
-    except Exception as e:
-        from huggingface_hub.constants import HF_HUB_CACHE
-        raise WeightsError(f'no cached pretrained weights for {arch} ({type(e).__name__}); there is no internet here: put '
-                           f'the timm weights in the Hugging Face cache ({HF_HUB_CACHE}) or pass --weights FILE '
-                           '(.pth / .safetensors state dict)') from None
 
 def to_probs18(logits):
     "18-class probabilities from single-head (18) or multi-head (3+2+3) logits: p(m, g, a) = p(m) p(g) p(a)."
