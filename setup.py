@@ -19,5 +19,6 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True, python_requires=f'>={cfg["min_python"]}',
     install_requires=req('requirements'),
-    extras_require={'dev': req('dev_requirements'), 'wandb': req('wandb_requirements'), 'dist': req('dist_requirements')},
+    extras_require={'dev': req('dev_requirements'), 'wandb': req('wandb_requirements'), 'dist': req('dist_requirements'),
+                    'sweep': req('sweep_requirements')},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split()}, zip_safe=False)

@@ -5,6 +5,7 @@ __all__ = ['main', 'parser']
 
 from .learn.config import FitConfig, config_parser, parse_cli
 from .learn.pretrained import WeightsError
+from .learn.recipes import recipe_config
 from .learn.train import fit_run, fit_folds
 
 def parser():
@@ -19,7 +20,7 @@ def main(argv=None):
     resume = given.pop('resume', None)
     try:
         if resume: return fit_run(resume=resume, **given)
-        cfg = FitConfig(**given)
+        cfg = recipe_config(**given)   # defaults < the recipe's options < the options typed
         return fit_folds(cfg) if cfg.fold == 'all' else fit_run(cfg)
     except (ValueError, TypeError, FileNotFoundError, WeightsError) as e: raise SystemExit(f'maskfast.fit: {e}') from None
 

@@ -12,7 +12,7 @@ from fastai.vision.core import imagenet_stats
 from pathlib import Path
 from .augment import AlbumentationsTfm, HWCToTensor, train_aug
 from .cache import load_image, crop_resize
-from .labels import MASKS, GENDERS, AGES, MaskClass
+from .labels import MASKS, GENDERS, AGES, TASK_NAMES, MaskClass
 from .loader import CachedBatchDL, NormalizeU8
 
 class CachedImage(Transform):
@@ -95,16 +95,18 @@ class ImageInput(Transform):
         return crop_resize(a, self.size, self.crop)
 
 class MaskCategorize(Transform):
-    "The 18-class target: an int label encodes as a category tensor; a prediction decodes to its words (`MaskClass`)."
+    """The target: an int label encodes as a category tensor; a prediction decodes to its words, a `MaskClass` for the
+    18 classes or the task's word ('wear', 'female', '<30') for a single-task run."""
     order = 1
+    def __init__(self, task='all'): self.task = task
     def encodes(self, o: object): return TensorCategory(int(o))
-    def decodes(self, o: object): return MaskClass(int(o))
+    def decodes(self, o: object): return MaskClass(int(o)) if self.task == 'all' else TASK_NAMES[self.task][int(o)]
 
-def inference_dataloaders(size=(128, 96), crop=0.85, mean=None, std=None, device=None):
+def inference_dataloaders(size=(128, 96), crop=0.85, mean=None, std=None, device=None, task='all'):
     """DataLoaders holding only a run's preprocessing (no data): `learn.predict(path_or_array)` and `dls.test_dl(items)`
     crop, resize and normalise as the run did, and decode predictions to words."""
     mean, std = (mean, std) if mean is not None else imagenet_stats
-    dblock = DataBlock(blocks=[TransformBlock(type_tfms=ImageInput(tuple(size), crop)), TransformBlock(type_tfms=MaskCategorize())],
+    dblock = DataBlock(blocks=[TransformBlock(type_tfms=ImageInput(tuple(size), crop)), TransformBlock(type_tfms=MaskCategorize(task))],
                        n_inp=1, getters=[None, no_label], splitter=IndexSplitter([1]),
                        item_tfms=[HWCToTensor()], batch_tfms=[NormalizeU8(mean, std)])
     dls = dblock.dataloaders([np.zeros((*size, 3), np.uint8)] * 2, bs=1, device=device or _default_device()).new_empty()

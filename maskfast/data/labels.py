@@ -1,5 +1,5 @@
 """The 18-class code of the competition, its three task labels, age relabelling and user label fixes."""
-__all__ = ['MASKS', 'GENDERS', 'AGES', 'STEM_MASK', 'N_CLASSES', 'encode', 'decode', 'age_group', 'relabel_ages',
+__all__ = ['MASKS', 'GENDERS', 'AGES', 'TASK_NAMES', 'STEM_MASK', 'N_CLASSES', 'encode', 'decode', 'age_group', 'relabel_ages',
            'boundary_mask', 'drop_age_boundary', 'class_name', 'load_label_fixes', 'apply_label_fixes', 'MaskClass']
 
 from pathlib import Path
@@ -9,6 +9,7 @@ MASKS = ('wear', 'incorrect', 'normal')
 GENDERS = ('male', 'female')
 AGES = ('<30', '30-59', '>=60')
 N_CLASSES = 18
+TASK_NAMES = {'mask': MASKS, 'gender': GENDERS, 'age': AGES}
 STEM_MASK = {**{f'mask{i}': 0 for i in range(1, 6)}, 'incorrect_mask': 1, 'normal': 2}
 
 def encode(mask, gender, age):

@@ -1,1 +1,1 @@
-"""Measurements: the competition lessons as deltas on the twin (`lessons`) and the speed benchmark (`bench`)."""
+"""Measurements: the competition lessons as deltas on the twin (`lessons`) the speed benchmark (`bench`) and optuna sweeps (`sweep`)."""

@@ -20,8 +20,9 @@ def load_learner(run_dir, device=None):
     model, cfg = load_model(run_dir, device)
     norm = cfg.get('norm', 'imagenet')
     mean, std = (None, None) if norm == 'imagenet' else (norm['mean'], norm['std'])
-    dls = inference_dataloaders(tuple(cfg['size']), cfg['crop'], mean, std, device)
-    learn = Learner(dls, model, loss_func=make_loss('ce', cfg['head']), path=run_dir, model_dir='.')
+    task = cfg.get('task', 'all')
+    dls = inference_dataloaders(tuple(cfg['size']), cfg['crop'], mean, std, device, task)
+    learn = Learner(dls, model, loss_func=make_loss('ce', cfg['head'], task=task), path=run_dir, model_dir='.')
     if not interactive(): learn.remove_cbs(learn.progress)   # no redrawn bars in logs
     learn.run_config = cfg
     return learn

@@ -1,12 +1,12 @@
 """Batched prediction from the image cache with test-time augmentation, and soft / hard voting of several models."""
-__all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'norm_stats']
+__all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'norm_stats', 'combine_tasks']
 
 import numpy as np, torch
 from ..data.augment import train_aug
 from ..data.loader import normalize_u8
 from ..data.progress import progress as show_progress
 from ..learn.callbacks import pick_precision
-from ..learn.models import to_probs18
+from ..learn.models import output_probs, TASKS
 
 def norm_stats(cfg):
     "(mean, std) as (1, 3, 1, 1) tensors of a run's normalisation: ImageNet's or the data's own."
@@ -31,8 +31,10 @@ def _forward(model, x, dev, dtype, features):
 
 def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto', features=False, progress=False):
     """18-class probabilities (N, 18) of cached images `rows` (all by default), averaged over 1 + `tta` views
-    (flip, then training-augmentation draws). With `features`, also the pooled backbone features (identity view)."""
+    (flip, then training-augmentation draws); a single-task run (`cfg['task']`) gives its task's probabilities.
+    With `features`, also the pooled backbone features (identity view)."""
     rows = np.arange(len(cache)) if rows is None else np.asarray(rows)
+    task = cfg.get('task', 'all')
     mean, std = norm_stats(cfg)
     dev = next(model.parameters()).device
     prec = pick_precision(precision, dev) if precision == 'auto' else precision
@@ -53,9 +55,9 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
                     if not warned: print(f'notice: non-finite {prec} outputs in a batch; that batch is predicted in fp32'); warned = True
                     logits, f = _forward(model, x, dev, None, features and k == 0)
                 if f is not None: feats.append(f.float().cpu().numpy())
-                acc = acc + to_probs18(logits.float()).cpu().numpy()
+                acc = acc + output_probs(logits.float(), task).cpu().numpy()
             out.append(acc / (1 + tta))
-    probs = np.concatenate(out) if out else np.zeros((0, 18))
+    probs = np.concatenate(out) if out else np.zeros((0, 18 if task == 'all' else TASKS[task]))
     return (probs, np.concatenate(feats)) if features else probs
 
 def soft_vote(probs_list, weights=None):
@@ -69,3 +71,8 @@ def hard_vote(probs_list, weights=None):
     votes = np.zeros_like(probs_list[0])
     for wi, p in zip(w, probs_list): votes[np.arange(len(p)), p.argmax(1)] += wi
     return votes + 1e-3 * soft_vote(probs_list, w)   # the mean only breaks ties
+
+def combine_tasks(task_probs):
+    "18-class probabilities p(m, g, a) = p(m) p(g) p(a) from one probability array per task {'mask', 'gender', 'age'}."
+    pm, pg, pa = task_probs['mask'], task_probs['gender'], task_probs['age']
+    return (pm[:, :, None, None] * pg[:, None, :, None] * pa[:, None, None, :]).reshape(len(pm), 18)

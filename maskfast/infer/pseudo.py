@@ -9,6 +9,7 @@ from ..data.labels import decode
 from ..data.layout import read_eval
 from ..data.twin import default_twin
 from ..learn.config import FitConfig, split_options
+from ..learn.recipes import recipe_config
 from ..learn.runs import new_run_dir, write_args
 from ..learn.train import fit_run
 
@@ -28,7 +29,7 @@ def pseudo_rounds(data=None, rounds=2, threshold=0.9, out=None, **opts):
     options for its eval predictions (`cache` goes to both). Writes RUN/args.yaml, RUN/round{r}/, RUN/summary.csv
     and RUN/submission.csv."""
     fit_opts, pred_opts = split_options(opts, FitConfig, PredictConfig)
-    fit_cfg, pred = FitConfig(**fit_opts), PredictConfig(**pred_opts)
+    fit_cfg, pred = recipe_config(**fit_opts), PredictConfig(**pred_opts)
     if data is None: data = str(default_twin())
     parent = new_run_dir(out, prefix='pseudo')
     write_args(parent, {**PseudoConfig(rounds, threshold).to_dict(), **pred.to_dict(), **fit_cfg.replace(data=data).to_dict()})

@@ -6,9 +6,9 @@ import json, os
 from pathlib import Path
 import pandas as pd
 from .persons import thumb_features, group_people, person_consistency
-from .predict import predict_cache, soft_vote, hard_vote
+from .predict import predict_cache, soft_vote, hard_vote, combine_tasks
 from ..data.cache import open_images
-from ..data.labels import MASKS, GENDERS, AGES, decode
+from ..data.labels import MASKS, GENDERS, AGES, TASK_NAMES, decode
 from ..data.layout import read_eval, IMAGE_EXTS
 from ..learn.metrics import macro_f1, task_f1
 from ..learn.runs import find_runs, load_model, run_data
@@ -27,9 +27,25 @@ def _run_weight(run):
     f = Path(run) / 'result.json'
     return json.loads(f.read_text()).get('f1', 1.0) if f.exists() else 1.0
 
+def run_tasks(runs):
+    """The task of each run (from model.json): all 'all', or single-task runs covering mask, gender and age; a mix of
+    task runs and full runs, or a missing task, is refused with what to pass instead."""
+    tasks = [json.loads((Path(r) / 'model.json').read_text()).get('task', 'all') for r in runs]
+    if set(tasks) == {'all'}: return tasks
+    full = [str(r) for r, t in zip(runs, tasks) if t == 'all']
+    if full: raise ValueError(f'cannot mix single-task runs ({", ".join(sorted(set(tasks) - {"all"}))}) with full runs {full[:3]}: '
+                              'predict them separately, or pass only task runs, one or more per task')
+    missing = [t for t in TASK_NAMES if t not in tasks]
+    if missing: raise ValueError(f'single-task runs combine into the 18 classes only with every task present: no run for {missing}; '
+                                 'train it with python -m maskfast.fit --task ' + missing[0])
+    return tasks
+
 def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False, features=False, progress=False, cache=True):
-    "Probabilities of `files` from each run (images per run's size, cached unless `cache=False`), soft or hard voted."
+    """18-class probabilities of `files` from each run (images per run's size, cached unless `cache=False`), soft or
+    hard voted. Single-task runs are voted within their task, then combined as p(mask) p(gender) p(age)."""
+    if vote not in ('soft', 'hard'): raise ValueError(f"--vote must be soft or hard, not {vote!r}")
     runs = find_runs(runs)
+    tasks = run_tasks(runs)
     probs, caches, feats = [], {}, None
     for run in runs:
         model, cfg = load_model(run)
@@ -38,10 +54,13 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
         p = predict_cache(model, cfg, caches[key], tta=tta, features=features and feats is None, progress=progress)
         if isinstance(p, tuple): p, feats = p
         probs.append(p)
-    w = [_run_weight(r) for r in runs] if weighted else None
-    if vote not in ('soft', 'hard'): raise ValueError(f"--vote must be soft or hard, not {vote!r}")
-    combined = soft_vote(probs, w) if vote == 'soft' else hard_vote(probs, w)
-    return combined, next(iter(caches.values())), runs
+    w = [_run_weight(r) for r in runs] if weighted else [1.0] * len(runs)
+    def voted(ps, ws): return soft_vote(ps, ws) if vote == 'soft' else hard_vote(ps, ws)
+    if tasks[0] == 'all': combined = voted(probs, w)
+    else:
+        per = {t: voted([p for p, u in zip(probs, tasks) if u == t], [x for x, u in zip(w, tasks) if u == t]) for t in TASK_NAMES}
+        combined = combine_tasks({t: v / v.sum(1, keepdims=True) for t, v in per.items()})
+    return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
                  min_sim=0.9, progress=True, return_cache=False, cache=True):

@@ -73,6 +73,7 @@ def crop_value(s):
 @dataclass
 class FitConfig(Config):
     "Every option of `python -m maskfast.fit` (and of `maskfast.learn.train.fit_run`)."
+    recipe: str = option('default', 'a named recipe or a recipe YAML file, filled in under the options given here', 'recipe')
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
     size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32)', 'data', type=int, nargs=2, metavar=('H', 'W'))
@@ -96,6 +97,8 @@ class FitConfig(Config):
     arch: str = option('resnet18', 'timm model name, or tv_resnet18/34/50/101 for torchvision', 'model')
     head: str = option('multi', "'multi' (mask/gender/age outputs; measured better) or 'single' (18-way)", 'model',
                        choices=('multi', 'single'))
+    task: str = option('all', "'all' (the 18 classes) or one task alone: mask | gender | age (predict combines one run per task)",
+                       'model', choices=('all', 'mask', 'gender', 'age'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training

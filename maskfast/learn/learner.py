@@ -3,14 +3,13 @@ __all__ = ['mask_learner']
 
 import os, tempfile
 from pathlib import Path
-import numpy as np
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401  (patches Learner.lr_find and fit_one_cycle)
 from fastai.vision.learner import default_split
 from .callbacks import CPUAutocast, ChannelsLastMemory, EarlyStop, EpochLines, pick_precision
 from .checkpoints import BestModelSaver, EpochCheckpoint
 from .losses import make_loss
-from .metrics import mask_metrics
+from .metrics import mask_metrics, monitor_metric
 from .models import build_model, load_body_weights
 from .pretrained import pretrained_state_dict
 from .distrib import is_main, rank
@@ -18,13 +17,14 @@ from ..data.progress import interactive
 from ..data.sampling import class_weights
 
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
-                 channels_last=True, monitor='f1_macro', patience=0, run_dir=None, class_weight_power=0.5,
-                 wd=None, ps=None, quiet=False, wandb=False, keep_best=1):
+                 channels_last=True, monitor=None, patience=0, run_dir=None, class_weight_power=0.5,
+                 wd=None, quiet=False, wandb=False, keep_best=1, task='all'):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,
     metrics every epoch, CPU bf16 autocast / CUDA fp16, and when `run_dir` is given: history.csv, best model.pth,
     per-epoch last.pth checkpoints (each followed by its history row), the `keep_best` best epochs under checkpoints/,
-    and early stopping on `monitor` (`patience` > 0)."""
-    model = build_model(arch, head)
+    and early stopping on `monitor` (`patience` > 0; default: the 18-class macro F1, or the task's for a `task` model)."""
+    model = build_model(arch, head, task)
+    monitor = monitor or monitor_metric(task)
     if weights: print(f'loaded {load_body_weights(model, weights, arch)} backbone tensors from {weights}')
     elif pretrained: print(f'loaded {load_body_weights(model, pretrained_state_dict(arch), arch)} pretrained backbone tensors')
     labels = dls.items['label'].values[:len(dls.train_ds)] if hasattr(dls, 'items') else None
@@ -38,7 +38,7 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     elif main: path = Path(run_dir)
     else: path = Path(tempfile.gettempdir()) / f'maskfast-rank{rank()}'   # ranks > 0 keep lr_find's scratch out of the run folder
     path.mkdir(parents=True, exist_ok=True)
-    learn = Learner(dls, model, loss_func=make_loss(loss, head, cw), metrics=mask_metrics(), splitter=default_split,
+    learn = Learner(dls, model, loss_func=make_loss(loss, head, cw, task=task), metrics=mask_metrics(task), splitter=default_split,
                     path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()
     elif prec == 'bf16' and dls.device.type == 'cuda': learn.to_bf16()

@@ -1,9 +1,9 @@
 """Losses on 18-class targets: CE, class-weighted CE, label smoothing, focal, soft-F1, weighted sums, per-task heads."""
-__all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'parse_loss', 'make_loss']
+__all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'TaskLoss', 'parse_loss', 'make_loss']
 
 import re, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
-from .models import to_probs18
+from .models import output_probs, task_target, TASKS
 
 class SoftF1Loss(nn.Module):
     "1 - macro F1 computed on softmax probabilities (differentiable)."
@@ -53,21 +53,31 @@ class MultiTaskLoss(nn.Module):
         return (wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
                 + wa * self.age(logits[:, 5:], y % 3))
 
+class TaskLoss(nn.Module):
+    "A loss on one task's logits; the 18-class target is decoded into that task's label."
+    def __init__(self, task, loss): super().__init__(); self.task, self.loss = task, loss
+    def forward(self, logits, y): return self.loss(logits, task_target(y, self.task))
+
 class _Activated(nn.Module):
-    "Wraps a loss with fastai's activation (18-class probabilities) and decodes (argmax) for get_preds."
-    def __init__(self, loss): super().__init__(); self.loss = loss
+    "Wraps a loss with fastai's activation (18-class or one task's probabilities) and decodes (argmax) for get_preds."
+    def __init__(self, loss, task='all'): super().__init__(); self.loss, self.task = loss, task
     def forward(self, logits, y, reduction='mean'):
         y = y.long().view(-1)
-        if reduction == 'none':   # per item, for fastai's Interpretation / top losses: -log p18(true class)
-            return F.nll_loss(torch.log(to_probs18(logits) + 1e-8), y, reduction='none')
+        if reduction == 'none':   # per item, for fastai's Interpretation / top losses: -log p(true class)
+            t = y if self.task == 'all' else task_target(y, self.task)
+            return F.nll_loss(torch.log(output_probs(logits, self.task) + 1e-8), t, reduction='none')
         return self.loss(logits.float(), y)
-    def activation(self, x): return to_probs18(x)
+    def activation(self, x): return output_probs(x, getattr(self, 'task', 'all'))
     def decodes(self, x): return x.argmax(-1)
 
-def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.)):
+def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all'):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
-    'mask:ce;gender:ce;age:0.6*focal+0.4*f1'; `class_weights` (18) feed 'wce' (single head only)."""
+    'mask:ce;gender:ce;age:0.6*focal+0.4*f1'; `class_weights` (18) feed 'wce' (single head only). A single-task
+    model (`task` mask/gender/age) takes the spec on that task's labels."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+    if task != 'all':
+        per = dict(p.split(':') for p in spec.split(';')) if ':' in spec else {task: spec}
+        return _Activated(TaskLoss(task, parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)), task)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
     per = dict(mask=spec, gender=spec, age=spec)
     if ':' in spec:

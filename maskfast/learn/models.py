@@ -1,6 +1,6 @@
 """Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
-__all__ = ['HEAD_OUT', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
-           'body_module']
+__all__ = ['HEAD_OUT', 'TASKS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
+           'output_probs', 'task_target', 'body_module']
 
 import difflib
 from pathlib import Path
@@ -8,6 +8,7 @@ import torch, torch.nn.functional as F
 from .pretrained import WeightsError, TV_ARCHS
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
+TASKS = {'mask': 3, 'gender': 2, 'age': 3}   # a single-task model's outputs (--task)
 
 def check_arch(arch):
     "Raise a ValueError listing close matches when `arch` is neither a timm name nor a torchvision resnet (`tv_resnet34`)."
@@ -23,15 +24,18 @@ def body_module(model):
     b = model[0]
     return b.model if hasattr(b, 'model') else b
 
-def build_model(arch, head='single'):
-    "fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*."
+def build_model(arch, head='single', task='all'):
+    """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
+    `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
+    if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
     check_arch(arch)
+    n = HEAD_OUT[head] if task == 'all' else TASKS[task]
     if arch in TV_ARCHS:
         import torchvision.models as tvm
-        return create_vision_model(getattr(tvm, arch[3:]), HEAD_OUT[head], pretrained=False)
-    return create_timm_model(arch, HEAD_OUT[head], pretrained=False)[0]
+        return create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False)
+    return create_timm_model(arch, n, pretrained=False)[0]
 
 def _read_state_dict(path):
     path = Path(path)
@@ -67,3 +71,11 @@ def to_probs18(logits):
     if logits.shape[-1] != 8: raise ValueError(f'expected 18 or 8 logits, got {logits.shape[-1]}')
     pm, pg, pa = F.softmax(logits[:, :3], -1), F.softmax(logits[:, 3:5], -1), F.softmax(logits[:, 5:], -1)
     return (pm[:, :, None, None] * pg[:, None, :, None] * pa[:, None, None, :]).reshape(len(logits), 18)
+
+def output_probs(logits, task='all'):
+    "Probabilities of a model's outputs: the 18 classes for `task` 'all', else the task's own classes."
+    return to_probs18(logits) if task == 'all' else F.softmax(logits.float(), -1)
+
+def task_target(y, task):
+    "A task's label (mask 0-2, gender 0-1, age 0-2) from 18-class labels (tensors or arrays)."
+    return {'mask': y // 6, 'gender': (y // 3) % 2, 'age': y % 3}[task]

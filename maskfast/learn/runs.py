@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .checkpoints import atomic_save
 from .config import FitConfig, RunState
-from .models import build_model
+from .models import build_model, task_target
 
 def versions():
     "Versions of the libraries a run depends on."
@@ -70,16 +70,17 @@ def load_model(run_dir, device=None):
     for f in ('model.json', 'model.pth'):
         if not (run_dir / f).exists(): raise FileNotFoundError(f'{run_dir / f} not found: is {run_dir} a finished maskfast run?')
     cfg = json.loads((run_dir / 'model.json').read_text())
-    model = build_model(cfg['arch'], cfg['head'])
+    model = build_model(cfg['arch'], cfg['head'], cfg.get('task', 'all'))
     model.load_state_dict(torch.load(run_dir / 'model.pth', map_location='cpu', weights_only=True))
     device = device or torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return model.to(device).eval(), cfg
 
-def write_valid_preds(run_dir, items, probs):
-    "valid_preds.csv: image, person, true, predicted and the 18 probabilities of the validation fold."
+def write_valid_preds(run_dir, items, probs, task='all'):
+    """valid_preds.csv: image, person, true, predicted and the probabilities of the validation fold (18 classes, or
+    the task's own labels and probabilities for a single-task run)."""
     probs = np.asarray(probs)
-    df = pd.DataFrame({'file': items['file'].values, 'person': items['folder'].values, 'true': items['label'].values,
-                       'pred': probs.argmax(1)})
+    true = items['label'].values if task == 'all' else task_target(items['label'].values, task)
+    df = pd.DataFrame({'file': items['file'].values, 'person': items['folder'].values, 'true': true, 'pred': probs.argmax(1)})
     for c in range(probs.shape[1]): df[f'p{c}'] = probs[:, c].round(6)
     df.to_csv(Path(run_dir) / 'valid_preds.csv', index=False)
     return df
@@ -87,7 +88,7 @@ def write_valid_preds(run_dir, items, probs):
 def read_valid_preds(run_dir):
     "(frame, probs) of RUN_DIR/valid_preds.csv."
     df = pd.read_csv(Path(run_dir) / 'valid_preds.csv')
-    return df, df[[f'p{c}' for c in range(18)]].values
+    return df, df[[c for c in df.columns if c[0] == 'p' and c[1:].isdigit()]].values
 
 def find_runs(paths):
     "Expand run folders and k-fold parents (folders whose sub-folders hold model.json) into run folders."

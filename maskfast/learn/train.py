@@ -9,6 +9,7 @@ from .budget import check_size, plan_lr_and_epochs
 from .callbacks import LowPrecisionDiverged
 from .checkpoints import resume_from
 from .config import FitConfig, RunState
+from .recipes import recipe_config
 from .distrib import (init_distributed, is_main, is_distributed, rank, world_size, main_first, broadcast_object,
                       distributed, close_distributed)
 from .learner import mask_learner
@@ -18,12 +19,14 @@ from .runs import new_run_dir, write_args, read_config, write_model, write_valid
 from ..data.block import mask_dataloaders, balance_report
 from ..data.cache import dataset_stats
 from ..data.items import load_items
-from ..data.labels import drop_age_boundary, class_name
+from ..data.labels import drop_age_boundary, class_name, TASK_NAMES
 from ..data.splits import fold_indices, random_image_splitter
 from ..data.twin import default_twin
 
 def as_config(config=None, **opts):
-    "A `FitConfig` from a config, a dict of options, or keyword options (which win); unknown names raise."
+    """A `FitConfig` from a config, a dict of options, or keyword options (which win); with `recipe=` among the
+    keyword options and no config, the recipe's options sit under them. Unknown names raise."""
+    if config is None and 'recipe' in opts: return recipe_config(**opts)
     cfg = FitConfig() if config is None else FitConfig(**config) if isinstance(config, dict) else config
     return cfg.replace(**opts) if opts else cfg
 
@@ -64,7 +67,7 @@ def fit_run(config=None, extra=None, resume=None, **opts):
     def make(precision):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
-                            keep_best=cfg.keep_best)
+                            keep_best=cfg.keep_best, task=cfg.task)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
@@ -83,8 +86,9 @@ def fit_run(config=None, extra=None, resume=None, **opts):
     res.update(evaluate_run(learn, dls, run_dir, cfg, state, df.iloc[va], probs))
     res['seconds'] = round(time.time() - t0, 1)
     (run_dir / 'result.json').write_text(pd.Series(res).to_json(indent=1))
-    print(f'valid macro F1 {res["f1"]:.4f} (mask {res["f1_mask"]:.3f} gender {res["f1_gender"]:.3f} '
-          f'age {res["f1_age"]:.3f}) in {res["seconds"]:.0f}s -> {run_dir}')
+    tasks = ' '.join(f'{t} {res["f1_" + t]:.3f}' for t in ('mask', 'gender', 'age') if 'f1_' + t in res)
+    print(f'valid {"macro F1" if cfg.task == "all" else cfg.task + " macro F1"} {res["f1"]:.4f} ({tasks}) '
+          f'in {res["seconds"]:.0f}s -> {run_dir}')
     close_distributed()
     return res
 
@@ -121,7 +125,8 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
                                                 run_dir / 'lr_find.png', cfg.quiet)
             state = state.replace(lr=lr, epochs=epochs, precision=learn.precision)
             if main and not resume: write_args(run_dir, cfg, state)
-            if not cfg.quiet: print(f'training {cfg.arch} ({cfg.head} head, {learn.precision}) lr={lr:.2e} '
+            what = f'{cfg.head} head' if cfg.task == 'all' else f'{cfg.task} task alone'
+            if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}) lr={lr:.2e} '
                                     f'for {epochs} epochs -> {run_dir}')
             if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
                 learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
@@ -135,19 +140,19 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     `probs`: validation predictions already made (by every rank, in a distributed run)."""
     from sklearn.metrics import classification_report, confusion_matrix
     model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=cfg.crop, old_from=cfg.old_from,
-                     norm=state.norm, aug=cfg.aug, bs=cfg.bs)
+                     norm=state.norm, aug=cfg.aug, bs=cfg.bs, task=cfg.task)
     write_model(run_dir, learn.model, model_cfg)
     if probs is None: probs, _ = learn.get_preds(dl=dls.valid)
-    vp = write_valid_preds(run_dir, valid_items, probs.numpy())
-    f1, tasks = macro_f1(vp['true'], vp['pred']), task_f1(vp['true'], vp['pred'])
-    names = [class_name(i) for i in range(18)]
+    vp = write_valid_preds(run_dir, valid_items, probs.numpy(), cfg.task)
+    if cfg.task == 'all': f1, tasks, names = macro_f1(vp['true'], vp['pred']), task_f1(vp['true'], vp['pred']), [class_name(i) for i in range(18)]
+    else: f1, names = macro_f1(vp['true'], vp['pred']), list(TASK_NAMES[cfg.task]); tasks = {cfg.task: f1}
     (run_dir / 'report.txt').write_text(
         f'macro F1 {f1:.4f}\n' + ''.join(f'{k} F1 {v:.4f}\n' for k, v in tasks.items()) + '\n' +
-        classification_report(vp['true'], vp['pred'], labels=list(range(18)), target_names=names, zero_division=0))
+        classification_report(vp['true'], vp['pred'], labels=list(range(len(names))), target_names=names, zero_division=0))
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    cm = confusion_matrix(vp['true'], vp['pred'], labels=list(range(18)))
+    cm = confusion_matrix(vp['true'], vp['pred'], labels=list(range(len(names))))
     fig, ax = plt.subplots(figsize=(9, 8)); ax.imshow(cm, cmap='Blues')
-    ax.set_xticks(range(18), names, rotation=90, fontsize=7); ax.set_yticks(range(18), names, fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7); ax.set_yticks(range(len(names)), names, fontsize=7)
     for i, j in zip(*np.nonzero(cm)): ax.text(j, i, cm[i, j], ha='center', va='center', fontsize=6)
     ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(f'validation, macro F1 {f1:.3f}')
     fig.tight_layout(); fig.savefig(run_dir / 'confusion.png', dpi=80); plt.close(fig)
@@ -163,7 +168,7 @@ def fit_folds(config=None, **opts):
     results = [fit_run(cfg.replace(fold=str(i), out=str(parent / f'fold{i}'), budget=cfg.budget / k)) for i in range(k)]
     oof = pd.concat([read_valid_preds(r['run_dir'])[0] for r in results])
     res = {'run_dir': str(parent), 'oof_f1': macro_f1(oof['true'], oof['pred']), 'fold_f1': [r['f1'] for r in results],
-           **{f'oof_f1_{t}': v for t, v in task_f1(oof['true'], oof['pred']).items()}}
+           **({f'oof_f1_{t}': v for t, v in task_f1(oof['true'], oof['pred']).items()} if cfg.task == 'all' else {})}
     (parent / 'oof.json').write_text(pd.Series(res).to_json(indent=1))
     print(f'out-of-fold macro F1 over {k} folds: {res["oof_f1"]:.4f} -> {parent}')
     return res

@@ -1,0 +1,40 @@
+"""Recipes: named sets of fit options (or a YAML file of them, such as a sweep's best trial) laid over the defaults;
+options given explicitly, on the command line or as keywords, still win. The recipe's name is kept in args.yaml."""
+__all__ = ['RECIPES', 'recipe_options', 'recipe_config', 'write_recipe']
+
+from dataclasses import fields
+from pathlib import Path
+from .config import FitConfig, close_matches
+
+RECIPES = {
+    'default': {},
+}
+
+def recipe_options(recipe='default'):
+    "The options of a named recipe, or of a YAML file (a mapping of FitConfig options); unknown names raise."
+    if recipe in RECIPES: return dict(RECIPES[recipe])
+    p = Path(recipe)
+    if not p.suffix.lower() in ('.yaml', '.yml') or not p.exists():
+        raise ValueError(f'--recipe {recipe!r} is neither a recipe ({", ".join(RECIPES)}) nor a YAML file'
+                         f'{close_matches(recipe, RECIPES)}')
+    import yaml
+    opts = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(opts, dict): raise ValueError(f'{p}: a recipe file is a mapping of fit options, e.g. "lr: 0.003"')
+    names = {f.name for f in fields(FitConfig)}
+    bad = [k for k in opts if k not in names]
+    if bad: raise ValueError(f'{p}: unknown option(s) {bad}{close_matches(bad[0], names)}')
+    if 'recipe' in opts: raise ValueError(f'{p}: a recipe file cannot name another recipe')
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()}
+
+def recipe_config(recipe='default', **explicit):
+    "A FitConfig: the defaults, then the recipe's options, then the `explicit` ones."
+    return FitConfig(**{**recipe_options(recipe), **explicit, 'recipe': str(recipe)})
+
+def write_recipe(path, options, comment=''):
+    "Write `options` (fit options) as a recipe file that `fit --recipe FILE` reads."
+    import yaml
+    FitConfig(**options)   # validates
+    text = ''.join(f'# {line}\n' for line in comment.splitlines()) + yaml.safe_dump(
+        {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}, sort_keys=False)
+    Path(path).write_text(text)
+    return Path(path)
