@@ -11,11 +11,11 @@ def _actions(p): return {a.dest: a for a in p._actions}
 def test_every_field_is_an_option_with_its_default_in_help(cli, cls):
     acts = _actions(cli.parser())
     for f in dataclasses.fields(cls):
-        a = acts[f.name]
-        assert f.metadata['help'] in a.help or (a.help == f.metadata.get('off'))
+        a = acts[f.name]; shown_help = a.help.replace('%%', '%')          # argparse's escaping of %
+        assert f.metadata['help'] in shown_help or shown_help == f.metadata.get('off')
         if not isinstance(f.default, bool) and f.default is not None:
             shown = ' '.join(map(str, f.default)) if isinstance(f.default, tuple) else str(f.default)
-            assert f'(default: {shown})' in a.help, (f.name, a.help)
+            assert f'(default: {shown})' in shown_help, (f.name, a.help)
 
 def test_only_typed_options_are_returned_and_typed():
     given = parse_cli(fit_cli.parser(), ['--arch', 'resnet34', '--size', '64', '48', '--no-downsample', '--crop', 'face',

@@ -5,7 +5,8 @@ from maskfast.data.twin import sample_people, draw_person
 def test_twin_layout(twin):
     sol = pd.read_csv(twin / 'eval' / 'solution.csv')
     info = pd.read_csv(twin / 'eval' / 'info.csv')
-    assert list(sol.columns) == ['ImageID', 'ans', 'Usage'] and set(sol.Usage) <= {'Public', 'Private'}
+    assert list(sol.columns) == ['ImageID', 'ans', 'Usage', 'person'] and set(sol.Usage) <= {'Public', 'Private'}
+    assert sol.person.nunique() == 8 and sol.groupby('person').size().eq(7).all()
     assert len(sol) == len(info) == 8 * 7 and (info.ans == 0).all() and list(sol.ImageID) == list(info.ImageID)
     assert sol.ans.between(0, 17).all()
     files = list((twin / 'train' / 'images').rglob('*.*'))
@@ -38,3 +39,6 @@ def test_mislabel_share(tmp_path):
     clean = make_twin(tmp_path / 'c', people=60, eval_people=1, seed=1, mislabel=0.0, workers=1, progress=False)
     dc = pd.read_csv(clean / 'train' / 'train.csv')
     assert (df.gender != dc.gender).sum() > 5          # some folder names carry the wrong gender
+    mis = pd.read_csv(root / 'mislabels.csv')
+    assert set(mis.kind) == {'gender', 'mask_swap'} and set(mis[mis.kind == 'gender'].folder) == set(df.path[df.gender != dc.gender])
+    assert len(pd.read_csv(clean / 'mislabels.csv')) == 0

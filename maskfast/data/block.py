@@ -12,6 +12,7 @@ from fastai.vision.core import imagenet_stats
 from pathlib import Path
 from .augment import AlbumentationsTfm, HWCToTensor, train_aug
 from .cache import load_image, crop_resize
+from .faces import face_crop_of
 from .labels import MASKS, GENDERS, AGES, TASK_NAMES, MaskClass
 from .loader import CachedBatchDL, NormalizeU8
 
@@ -20,18 +21,19 @@ class CachedImage(Transform):
     def __init__(self, caches): store_attr()
     def encodes(self, r: pd.Series): return np.array(self.caches[int(r['src'])].array[int(r['row'])])
 
-_N_VALUES = {'label': len(MASKS) * len(GENDERS) * len(AGES), 'mask': len(MASKS), 'gender': len(GENDERS), 'age_group': len(AGES)}
+_N_VALUES = {'label': len(MASKS) * len(GENDERS) * len(AGES), 'mask': len(MASKS), 'gender': len(GENDERS), 'age_group': len(AGES),
+             'age': 121}
 
-def target_columns(target):
-    "Items-frame columns of a target: 'single' -> the 18-way label, 'multi' -> mask, gender, age group."
-    if target == 'single': return ['label']
-    if target == 'multi': return ['mask', 'gender', 'age_group']
+def target_columns(target, extra=()):
+    "Items-frame columns of a target: 'single' -> the 18-way label, 'multi' -> mask, gender, age group; then `extra` ones."
+    if target == 'single': return ['label', *extra]
+    if target == 'multi': return ['mask', 'gender', 'age_group', *extra]
     raise ValueError(f"target must be 'single' or 'multi', not {target!r}")
 
-def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None, seed=None):
+def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None, seed=None, extra_targets=()):
     """DataBlock over an items frame with `src`/`row` cache columns: (a) `target='single'`, one 18-way label, or
-    (b) `target='multi'`, three labels (mask, gender, age_group)."""
-    cols = target_columns(target)
+    (b) `target='multi'`, three labels (mask, gender, age_group); `extra_targets` columns after them (e.g. 'age')."""
+    cols = target_columns(target, extra_targets)
     ys = [CategoryBlock(vocab=list(range(_N_VALUES[c]))) for c in cols]
     mean, std = (mean, std) if mean is not None else imagenet_stats
     return DataBlock(blocks=[TransformBlock(type_tfms=CachedImage(caches)), *ys], n_inp=1,
@@ -40,22 +42,24 @@ def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light'
                      batch_tfms=[NormalizeU8(mean, std)])
 
 def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='light', bs=32, mean=None, std=None,
-                     downsample=True, power=0.5, num_workers=0, seed=None, device=None, batch_loading=True):
+                     downsample=True, power=0.5, num_workers=0, seed=None, device=None, batch_loading=True, extra_targets=(),
+                     mixing=None):
     """fastai DataLoaders: training items `train_idx` drawn by `PersonEpochDL` (one mask photo per person per epoch
     when `downsample`, class-weighted with weight freq**-power when `power` > 0); validation untouched, in order.
-    `batch_loading` builds whole batches from the cache (`CachedBatchDL`); False uses fastai's per-item pipeline."""
+    `batch_loading` builds whole batches from the cache (`CachedBatchDL`); False uses fastai's per-item pipeline.
+    `extra_targets`: further target columns (e.g. 'age'); `mixing`: a `SameLabelMix` for training batches (batch path)."""
     df = df.reset_index(drop=True)
     idx = np.concatenate([np.asarray(train_idx), np.asarray(valid_idx)]).astype(int)
     sub = df.iloc[idx].reset_index(drop=True)
     n_tr = len(train_idx)
-    dblock = mask_datablock(caches, range(n_tr), range(n_tr, len(sub)), target, preset, mean, std, seed)
+    dblock = mask_datablock(caches, range(n_tr), range(n_tr, len(sub)), target, preset, mean, std, seed, extra_targets)
     dss = dblock.datasets(sub)
     tr = sub.iloc[:n_tr]
     groups = tr['folder'].fillna('').astype(str).values
     is_mask = ((tr['stem'].astype(str).str.startswith('mask')) & tr['folder'].notna()).values
     aug = next((t.aug for t in dblock.item_tfms if isinstance(t, AlbumentationsTfm)), None)
     dl_kw = dict(groups=groups, is_mask=is_mask, labels=tr['label'].values, downsample=downsample, power=power,
-                 caches=caches if batch_loading else None, targets=target_columns(target), aug=aug)
+                 caches=caches if batch_loading else None, targets=target_columns(target, extra_targets), aug=aug, mixing=mixing)
     dls = dss.dataloaders(bs=bs, dl_type=CachedBatchDL, dl_kwargs=[dl_kw, {}], num_workers=num_workers,
                           after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, device=device or _default_device())
     dls.items = sub
@@ -85,14 +89,21 @@ def balance_report(df, train_idx, valid_idx, png=None):
     return tab
 
 class ImageInput(Transform):
-    "A path, PIL image or HWC RGB array -> the run's preprocessing (centre crop, resize), as the cache would hold it."
-    def __init__(self, size=(128, 96), crop=0.85): store_attr()
+    """A path, PIL image or HWC RGB array -> the run's preprocessing (its crop: a share, a box, or the detected face
+    with `fallback` where none is found; then the resize), as the cache would hold it."""
+    def __init__(self, size=(128, 96), crop=0.85, fallback=None): store_attr()
     def encodes(self, x: object):
-        if isinstance(x, (str, Path)): return load_image(x, self.size, self.crop)
+        if isinstance(x, (str, Path)):
+            if self.crop != 'face': return load_image(x, self.size, self.crop)
+            from PIL import Image
+            with Image.open(x) as im: x = im.convert('RGB')
         a = np.asarray(x.convert('RGB')) if hasattr(x, 'convert') else np.asarray(x)
         if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
             raise TypeError(f'expected an image path, a PIL image or an RGB uint8 array (H, W, 3), not {type(x).__name__} {a.shape}')
-        return crop_resize(a, self.size, self.crop)
+        return crop_resize(a, self.size, self.crop_of(a))
+    def crop_of(self, rgb):
+        "The crop this image gets (a share or a box of fractions)."
+        return face_crop_of(rgb, self.size, self.fallback) if self.crop == 'face' else self.crop
 
 class MaskCategorize(Transform):
     """The target: an int label encodes as a category tensor; a prediction decodes to its words, a `MaskClass` for the
@@ -102,11 +113,11 @@ class MaskCategorize(Transform):
     def encodes(self, o: object): return TensorCategory(int(o))
     def decodes(self, o: object): return MaskClass(int(o)) if self.task == 'all' else TASK_NAMES[self.task][int(o)]
 
-def inference_dataloaders(size=(128, 96), crop=0.85, mean=None, std=None, device=None, task='all'):
+def inference_dataloaders(size=(128, 96), crop=0.85, mean=None, std=None, device=None, task='all', fallback=None):
     """DataLoaders holding only a run's preprocessing (no data): `learn.predict(path_or_array)` and `dls.test_dl(items)`
     crop, resize and normalise as the run did, and decode predictions to words."""
     mean, std = (mean, std) if mean is not None else imagenet_stats
-    dblock = DataBlock(blocks=[TransformBlock(type_tfms=ImageInput(tuple(size), crop)), TransformBlock(type_tfms=MaskCategorize(task))],
+    dblock = DataBlock(blocks=[TransformBlock(type_tfms=ImageInput(tuple(size), crop, fallback)), TransformBlock(type_tfms=MaskCategorize(task))],
                        n_inp=1, getters=[None, no_label], splitter=IndexSplitter([1]),
                        item_tfms=[HWCToTensor()], batch_tfms=[NormalizeU8(mean, std)])
     dls = dblock.dataloaders([np.zeros((*size, 3), np.uint8)] * 2, bs=1, device=device or _default_device()).new_empty()

@@ -35,8 +35,8 @@ class CachedBatchDL(PersonEpochDL):
     (items frame columns `src`/`row`), applies the albumentations `aug` image by image on the training split only,
     and reads the `targets` columns as category tensors, bypassing fastai's per-item pipeline (~0.6 ms/image).
     Items frames without those columns fall back to the per-item pipeline."""
-    def __init__(self, dataset=None, caches=None, targets=('label',), aug=None, **kwargs):
-        self.caches, self.targets, self.aug = caches, tuple(targets), aug
+    def __init__(self, dataset=None, caches=None, targets=('label',), aug=None, mixing=None, **kwargs):
+        self.caches, self.targets, self.aug, self.mixing = caches, tuple(targets), aug, mixing
         super().__init__(dataset=dataset, **kwargs)
     def _columns(self):
         "(src, row, [targets]) arrays of this loader's items, or None when the batch path does not apply."
@@ -50,8 +50,8 @@ class CachedBatchDL(PersonEpochDL):
                           [items[c].to_numpy(np.int64) for c in self.targets])
             self._cols_key = key
         return self._cols
-    def gather(self, idxs, augment=False):
-        "HWC uint8 images (N, H, W, 3) of item positions `idxs`, augmented when `augment`."
+    def read(self, idxs):
+        "HWC uint8 images (N, H, W, 3) of item positions `idxs`, as cached."
         src, row, _ = self._columns()
         s, r = src[idxs], row[idxs]
         first = self.caches[int(s[0])]
@@ -59,20 +59,35 @@ class CachedBatchDL(PersonEpochDL):
         if (s == s[0]).all(): first.read(r, out=imgs)
         else:
             for c in np.unique(s): imgs[s == c] = self.caches[int(c)].read(r[s == c])
-        if augment:
+        return imgs
+    def partner(self, label, rng):
+        "The image of a random training item with 18-class `label` (for same-label mixing)."
+        if getattr(self, '_by_label', None) is None:
+            labels = self.dataset.items['label'].to_numpy()
+            self._by_label = {int(l): np.flatnonzero(labels == l) for l in np.unique(labels)}
+        return self.read(np.array([rng.choice(self._by_label[int(label)])]))[0]
+    def gather(self, idxs, augment=False, rng=None):
+        "HWC uint8 images (N, H, W, 3) of item positions `idxs`; mixed (same-label) and augmented when `augment`."
+        imgs = self.read(idxs)
+        if augment and self.mixing is not None and self.mixing.active:
+            items = self.dataset.items
+            self.mixing(imgs, items['label'].to_numpy()[idxs], items['age_group'].to_numpy()[idxs], self.partner,
+                        rng if rng is not None else np.random.default_rng(np.random.randint(2**31)))
+        if augment and self.aug is not None:
             for i in range(len(imgs)): imgs[i] = self.aug(image=imgs[i])['image']
         return imgs
     def create_batches(self, samps):
         cols = self._columns()
         if cols is None: yield from super().create_batches(samps); return
-        augment = self.aug is not None and getattr(self.dataset, 'split_idx', None) == 0
+        augment = getattr(self.dataset, 'split_idx', None) == 0   # the training split: mixing and augmentation
         info = torch.utils.data.get_worker_info()
         if augment and info is not None and hasattr(self.aug, 'set_random_seed'):
             self.aug.set_random_seed(info.seed % 2**32)   # each worker its own augmentation stream
+        rng = np.random.default_rng(np.random.randint(2**31)) if augment and self.mixing is not None else None
         for b in self.chunkify(samps):
             b = np.asarray(list(b), np.int64)
-            x = TensorImage(torch.from_numpy(self.gather(b, augment)).permute(0, 3, 1, 2))   # channels-last memory
+            x = TensorImage(torch.from_numpy(self.gather(b, augment, rng)).permute(0, 3, 1, 2))   # channels-last memory
             yield (x, *[TensorCategory(torch.from_numpy(y[b])) for y in cols[2]])
     def new(self, dataset=None, cls=None, **kwargs):
-        kw = dict(caches=self.caches, targets=self.targets, aug=self.aug)
+        kw = dict(caches=self.caches, targets=self.targets, aug=self.aug, mixing=self.mixing)
         return super().new(dataset=dataset, cls=cls, **{**kw, **kwargs})

@@ -7,6 +7,7 @@ from multiprocessing import Pool
 from pathlib import Path
 import numpy as np, pandas as pd
 from .labels import STEM_MASK, encode, age_group
+from .home import cache_home
 from .progress import progress as show_progress
 
 W, H = 384, 512
@@ -141,8 +142,10 @@ def _write_person(job, seed, dest):
 
 def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, workers=None, progress=True):
     """Write a synthetic twin in the competition layout at `dest` (train/train.csv, train/images/, eval/info.csv,
-    eval/images/, plus the answer key eval/solution.csv). A `mislabel` share of people gets a gender swap in its
-    folder name or swapped incorrect_mask/normal files. Returns `dest`."""
+    eval/images/), plus what only a twin can have: the answer key eval/solution.csv (ImageID, ans, Usage, and the
+    `person` each photo shows) and mislabels.csv (folder, kind, given, truth: the people whose labels were made
+    wrong). A `mislabel` share of people gets a gender swap in its folder name or swapped incorrect_mask/normal
+    files. mislabels.csv is written last: a twin without it is incomplete. Returns `dest`."""
     dest = Path(dest); rng = np.random.default_rng(seed)
     (dest / 'train' / 'images').mkdir(parents=True, exist_ok=True); (dest / 'eval' / 'images').mkdir(parents=True, exist_ok=True)
     tr = sample_people(people, rng)
@@ -168,20 +171,23 @@ def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, worker
     rows = []
     for j, r in enumerate(ev.itertuples()):
         for name, s in results[people + j]:
-            rows.append((name, int(encode(STEM_MASK[s], r.gender == 'female', int(age_group(r.age))))))
-    sol = pd.DataFrame(rows, columns=['ImageID', 'ans']).sample(frac=1, random_state=seed).reset_index(drop=True)
+            rows.append((name, int(encode(STEM_MASK[s], r.gender == 'female', int(age_group(r.age)))), f'p{j:05d}'))
+    sol = pd.DataFrame(rows, columns=['ImageID', 'ans', 'person']).sample(frac=1, random_state=seed).reset_index(drop=True)
     sol['Usage'] = np.where(np.random.default_rng(seed + 1).random(len(sol)) < 0.5, 'Public', 'Private')
-    sol.to_csv(dest / 'eval' / 'solution.csv', index=False)
+    sol[['ImageID', 'ans', 'Usage', 'person']].to_csv(dest / 'eval' / 'solution.csv', index=False)
     sol[['ImageID']].assign(ans=0).to_csv(dest / 'eval' / 'info.csv', index=False)
+    mis = [(r.path, 'gender', r.gender, true_gender[i]) if swap_gender[i] else (r.path, 'mask_swap', 'swapped', 'incorrect_mask<->normal')
+           for i, r in enumerate(tr.itertuples()) if bad[i]]
+    pd.DataFrame(mis, columns=['folder', 'kind', 'given', 'truth']).to_csv(dest / 'mislabels.csv', index=False)
     return dest
 
 def _dispatch(a): return a[0](a[1])
 
 def default_twin(people=600, eval_people=200, seed=0, cache_dir=None):
     "The embedded default data set: a small twin made once in a cache folder and reused."
-    root = Path(cache_dir or os.environ.get('MASKFAST_HOME', Path.home() / '.cache' / 'maskfast'))
+    root = Path(cache_dir or cache_home())
     dest = root / f'twin_{people}_{eval_people}_s{seed}'
-    if not (dest / 'eval' / 'solution.csv').exists():
+    if not (dest / 'mislabels.csv').exists():   # written last: absent means never drawn, cut short, or an older twin
         print(f'making the synthetic twin ({people} + {eval_people} people) in {dest} (once)')
         make_twin(dest, people, eval_people, seed)
     return dest

@@ -1,64 +1,105 @@
-"""The competition lessons as measured deltas: each variant trained on the same twin and budget, scored on its eval key."""
-__all__ = ['LESSONS', 'run_lessons', 'plot_lessons']
+"""The competition lessons as measured deltas: each variant trained on the same twin and budget for several seeds,
+scored on the twin's eval answer key, reported as mean and spread; a lesson counts only when its mean delta exceeds
+the seeds' spread. Every finished (lesson, seed) is kept in OUT/runs.jsonl, so a long measurement continues."""
+__all__ = ['LESSONS', 'PREDICT_LESSONS', 'run_lessons', 'lessons_table', 'plot_lessons']
 
+import json
 from pathlib import Path
-import pandas as pd
-from ..infer.pseudo import pseudo_rounds
+import numpy as np, pandas as pd
+from ..infer.persons import grouping_ari, photo_groups
 from ..infer.submission import predict_eval, score_submission
-from ..learn.train import fit_run, fit_folds
+from ..learn.train import fit_run
 
-# name -> fit options changed from the baseline
+# name -> fit options changed from the baseline (the default recipe). Measured at fixed epochs (what the default's
+# budget plan gives on a quiet machine), so that other work on the machine cannot change a run; a lesson that
+# changes the cost of an epoch gets the epochs that keep its time about equal ('epochs_scale' of the baseline's).
 LESSONS = {
-    'baseline (single head, person split, weighted 0.5, 1-of-5 masks)': {'head': 'single'},
-    'random image split': {'split': 'image'},
-    'no weighted sampling': {'weighted': 0},
-    'weighted sampling power 1': {'weighted': 1.0},
-    'all 5 mask photos': {'downsample': False},
-    'age relabel at 58': {'old_from': 58},
-    'boundary drop': {'drop_boundary': True},
-    'multi head (the default since this table)': {'head': 'multi'},
-    'focal loss': {'loss': 'focal'},
-    '0.6 focal + 0.4 soft-F1': {'loss': '0.6*focal+0.4*f1'},
-    'label smoothing': {'loss': 'smooth'},
+    'baseline (the default recipe)': {},
+    'face-centred crop': {'crop': 'face'},
+    'same-label CutMix p 0.7': {'cutmix': 0.7},
+    'mixup among >=60, p 0.5': {'mixup_old': 0.5},
+    'ordinal age head': {'age_head': 'ordinal'},
+    'regression age head': {'age_head': 'regression'},
+    'boundary drop 28-29, 57-59': {'drop_boundary': True},
+    'old from 58': {'old_from': 58},
+    'val-as-train (--full), same time': {'full': True, 'epochs_scale': 0.45},
+    'batch size 64': {'bs': 64},
+}
+# name -> predict options changed, applied to each seed's baseline model (no training)
+PREDICT_LESSONS = {
+    'TTA off': {'tta': 0},
+    'person consistency (thumbnail groups)': {'consistency': True},
+    'person consistency (model-feature groups)': {'consistency': True, 'group_by': 'features'},
 }
 
-def _score(root, runs, **kw):
-    sub, _ = predict_eval(runs, str(root), None, progress=False, **kw)
-    return score_submission(sub, Path(root) / 'eval' / 'solution.csv')
+def _done(path):
+    return {(r['lesson'], r['seed']): r for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
 
-def run_lessons(root, out, fit=None, lessons=None, folds=5, pseudo=True, kfold=True):
-    """Train each lesson's variant with the same `fit` options and report valid F1 and the eval key's Private/All F1.
-    Also: TTA off, person consistency, k-fold soft vs hard voting, one pseudo-label round. Returns the table."""
+def _score(root, run, **kw):
+    "Eval scores of a run on the twin's answer key, and the grouping purity (ARI) when photos are grouped."
+    sub, _, images = predict_eval([run], str(root), None, progress=False, return_cache=True, **kw)
+    sol = pd.read_csv(Path(root) / 'eval' / 'solution.csv')
+    sc = score_submission(sub, sol)
+    out = {'private': sc['Private']['f1'], 'all': sc['All']['f1'], **{f'f1_{k}': v for k, v in sc['tasks'].items()}}
+    if kw.get('consistency') and 'person' in sol:
+        feats = None
+        if kw.get('group_by') == 'features':
+            from ..infer.submission import ensemble_probs
+            feats = ensemble_probs([run], images.index['file'], 'eval', 0, features=True)[3]
+        persons = sol.set_index('ImageID').loc[[Path(f).name for f in images.index['file']], 'person'].values
+        out['ari'] = grouping_ari(photo_groups(images, feats, kw.get('min_sim')), persons)
+    return out
+
+def run_lessons(root, out, fit=None, lessons=None, seeds=(0, 1, 2), predict_lessons=None):
+    """Train each lesson's variant with the same `fit` options for every seed (the split, the sampling and the
+    initial weights follow it) and score it on the eval answer key; predict lessons reuse each seed's baseline
+    model. Returns the per-run frame; `lessons_table` summarises it."""
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    fit = dict(fit or {}); rows = []
-    def add(name, valid, sc): rows.append({'lesson': name, 'valid_f1': valid, 'eval_f1_private': sc['Private']['f1'],
-                                           'eval_f1_all': sc['All']['f1']})
-    base = None
-    for i, (name, change) in enumerate((lessons or LESSONS).items()):
-        res = fit_run(data=str(root), out=str(out / f'lesson{i}'), **{**fit, **change})
-        add(name, res['f1'], _score(root, [res['run_dir']], tta=1))
-        if i == 0:
-            base = res['run_dir']
-            add('TTA off (baseline model)', res['f1'], _score(root, [base], tta=0))
-            add('person consistency (baseline model)', res['f1'], _score(root, [base], tta=1, consistency=True))
-    if kfold:
-        kres = fit_folds(data=str(root), out=str(out / 'kfold'), **{**fit, 'folds': folds, 'budget': fit.get('budget', 420) * folds})
-        add(f'{folds}-fold soft vote', kres['oof_f1'], _score(root, [kres['run_dir']], tta=1, vote='soft'))
-        add(f'{folds}-fold hard vote', kres['oof_f1'], _score(root, [kres['run_dir']], tta=1, vote='hard'))
-    if pseudo:
-        summ = pseudo_rounds(str(root), rounds=1, out=str(out / 'pseudo'), **fit)
-        sc = score_submission(out / 'pseudo' / 'submission.csv', Path(root) / 'eval' / 'solution.csv')
-        add('1 pseudo-label round', float(summ.valid_f1.iloc[-1]), sc)
-    table = pd.DataFrame(rows)
-    b = table.eval_f1_private.iloc[0]
-    table['delta_private'] = table.eval_f1_private - b
-    table.to_csv(out / 'lessons.csv', index=False)
-    return table
+    log = out / 'runs.jsonl'
+    lessons = LESSONS if lessons is None else lessons
+    predict_lessons = PREDICT_LESSONS if predict_lessons is None else predict_lessons
+    base_name = next(iter(lessons))
+    for seed in seeds:
+        for i, (name, change) in enumerate(lessons.items()):
+            if (name, seed) in _done(log): continue
+            change = dict(change); scale = change.pop('epochs_scale', None)
+            opts = {**(fit or {}), 'data': str(root), 'out': str(out / f'lesson{i:02d}_s{seed}'), 'seed': seed, **change}
+            if scale and opts.get('epochs'): opts['epochs'] = max(1, round(opts['epochs'] * scale))
+            res = fit_run(**opts)
+            rec = {'lesson': name, 'seed': seed, 'valid_f1': res['f1'], 'seconds': res['seconds'], 'epochs': res['epochs'],
+                   **_score(root, res.get('full_run') or res['run_dir'])}
+            with open(log, 'a') as f: f.write(json.dumps(rec) + '\n')
+        base = out / f'lesson00_s{seed}'
+        for name, kw in predict_lessons.items():
+            if (name, seed) in _done(log): continue
+            valid = _done(log)[(base_name, seed)]['valid_f1']
+            with open(log, 'a') as f: f.write(json.dumps({'lesson': name, 'seed': seed, 'valid_f1': valid, **_score(root, base, **kw)}) + '\n')
+    return pd.DataFrame(_done(log).values())
+
+def lessons_table(runs, baseline=None):
+    """Per lesson: seeds, mean valid F1, mean and std of the eval Private macro F1, the mean paired delta against the
+    baseline (same seed) and its std, and the verdict: 'better'/'worse' only when |delta| exceeds the larger of the
+    delta's std and the baseline's spread."""
+    runs = pd.DataFrame(runs)
+    baseline = baseline or runs['lesson'].iloc[0]
+    base = runs[runs.lesson == baseline].set_index('seed')['private']
+    rows = []
+    for name, g in runs.groupby('lesson', sort=False):
+        d = g.set_index('seed')['private'] - base.reindex(g['seed']).values
+        spread = max(float(d.std(ddof=1)) if len(d) > 1 else np.nan, float(base.std(ddof=1)) if len(base) > 1 else np.nan)
+        verdict = '' if name == baseline else ('better' if d.mean() > spread else 'worse' if d.mean() < -spread else 'within noise')
+        rows.append({'lesson': name, 'seeds': len(g), 'valid_f1': g.valid_f1.mean(), 'private_mean': g.private.mean(),
+                     'private_std': g.private.std(ddof=1) if len(g) > 1 else np.nan, 'delta': d.mean(),
+                     'delta_std': d.std(ddof=1) if len(d) > 1 else np.nan, 'verdict': verdict,
+                     'f1_gender': g.f1_gender.mean(), 'f1_age': g.f1_age.mean(), 'ari': g['ari'].mean() if 'ari' in g else np.nan})
+    return pd.DataFrame(rows)
 
 def plot_lessons(table, png):
-    "Horizontal bar chart of each lesson's eval (Private) macro F1 delta against the baseline."
+    "Horizontal bars of each lesson's mean eval (Private) macro F1 delta against the baseline, with its std across seeds."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(table) + 1.5))
-    colors = ['tab:green' if d > 0 else 'tab:red' for d in table.delta_private]
-    ax.barh(table.lesson[::-1], table.delta_private[::-1], color=colors[::-1]); ax.axvline(0, color='k', lw=0.8)
-    ax.set_xlabel('eval Private macro F1 minus baseline'); fig.tight_layout(); fig.savefig(png, dpi=90); plt.close(fig)
+    t = table.iloc[1:][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(t) + 1.5))
+    colors = ['tab:green' if v == 'better' else 'tab:red' if v == 'worse' else 'tab:gray' for v in t.verdict]
+    ax.barh(t.lesson, t.delta, xerr=t.delta_std.fillna(0), color=colors, capsize=3); ax.axvline(0, color='k', lw=0.8)
+    ax.set_xlabel('eval Private macro F1 minus baseline (mean over seeds, bar: std)')
+    fig.tight_layout(); fig.savefig(png, dpi=90); plt.close(fig)

@@ -120,7 +120,7 @@ def run_sweep(out, sweep=None, fit=None, wandb=False):
     _plots(study, out)
     try: best = study.best_trial
     except ValueError: print('no trial finished yet: no best recipe'); return study
-    opts = {**{k: v for k, v in fit.items() if k not in ('out', 'recipe')}, **suggest(_Fixed(best.params), space)}
+    opts = {**{k: v for k, v in fit.items() if k not in ('out', 'recipe', 'quiet', 'wandb', 'data')}, **suggest(_Fixed(best.params), space)}
     write_recipe(out / 'best_recipe.yaml', opts, f'best of study {sweep.study!r} in {out}: trial {best.number}, '
                                                  f'valid macro F1 {best.value:.4f}\nuse: python -m maskfast.fit --recipe {out / "best_recipe.yaml"}')
     print(f'best: trial {best.number}, valid macro F1 {best.value:.4f} -> {out / "best_recipe.yaml"}')

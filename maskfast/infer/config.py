@@ -12,7 +12,10 @@ class PredictConfig(Config):
     vote: str = option('soft', 'ensemble voting: soft (mean probabilities) or hard (majority)', 'predict', choices=('soft', 'hard'))
     weighted: bool = option(False, 'weight models by their validation macro F1', 'predict')
     consistency: bool = option(False, 'vote gender/age over photos grouped as one person', 'predict')
-    min_sim: float = option(0.9, 'with --consistency: cosine similarity that links two photos of one person', 'predict')
+    group_by: str = option('thumbs', "with --consistency: group photos by 'thumbs' (small thumbnails, mask region blanked) or "
+                           "'features' (the first model's pooled features)", 'predict', choices=('thumbs', 'features'))
+    min_sim: float = option(None, 'with --consistency: cosine similarity that links two photos of one person '
+                            '(default 0.9 for thumbs, 0.8 for features)', 'predict')
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
 
 @dataclass

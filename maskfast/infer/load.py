@@ -7,7 +7,7 @@ from fastai.learner import Learner
 from ..data.block import inference_dataloaders
 from ..data.progress import interactive
 from ..learn.losses import make_loss
-from ..learn.runs import load_model
+from ..learn.runs import load_model, run_crop
 
 def load_learner(run_dir, device=None):
     """A fastai `Learner` for the run in `run_dir`, rebuilt from model.pth + model.json: nothing is unpickled, so
@@ -21,8 +21,9 @@ def load_learner(run_dir, device=None):
     norm = cfg.get('norm', 'imagenet')
     mean, std = (None, None) if norm == 'imagenet' else (norm['mean'], norm['std'])
     task = cfg.get('task', 'all')
-    dls = inference_dataloaders(tuple(cfg['size']), cfg['crop'], mean, std, device, task)
-    learn = Learner(dls, model, loss_func=make_loss('ce', cfg['head'], task=task), path=run_dir, model_dir='.')
+    dls = inference_dataloaders(tuple(cfg['size']), run_crop(cfg), mean, std, device, task, cfg.get('face_fallback'))
+    learn = Learner(dls, model, loss_func=make_loss('ce', cfg['head'], task=task, age_head=cfg.get('age_head', 'class'),
+                                                           old_from=cfg.get('old_from', 60)), path=run_dir, model_dir='.')
     if not interactive(): learn.remove_cbs(learn.progress)   # no redrawn bars in logs
     learn.run_config = cfg
     return learn

@@ -1,6 +1,6 @@
 """Person-level decisions on unlabeled photos: group the photos of one person by appearance, then vote gender and age
 per group while each photo keeps its own mask state."""
-__all__ = ['thumb_features', 'group_people', 'person_consistency']
+__all__ = ['thumb_features', 'group_people', 'person_consistency', 'photo_groups', 'grouping_ari']
 
 import numpy as np, torch
 from ..data.labels import encode
@@ -53,3 +53,16 @@ def person_consistency(probs, groups):
     out = np.full_like(probs, 1e-6)
     out[np.arange(len(probs)), encode(pm.argmax(1), g, a)] = 1.0
     return out / out.sum(1, keepdims=True)
+
+def photo_groups(images, features=None, min_sim=None):
+    """Group ids of photos believed to show one person: from `features` (a model's pooled features, linked at cosine
+    0.8 by default) when given, else from thumbnails with the mask region blanked (0.9)."""
+    if features is None: return group_people(thumb_features(images), min_sim=min_sim or 0.9)
+    f = np.asarray(features, np.float32)
+    f = f - f.mean(0, keepdims=True)
+    return group_people(f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-6), min_sim=min_sim or 0.8)
+
+def grouping_ari(groups, persons):
+    "Adjusted Rand index of photo groups against the true persons (1 = perfect, about 0 = chance)."
+    from sklearn.metrics import adjusted_rand_score
+    return float(adjusted_rand_score(np.asarray(persons), np.asarray(groups)))

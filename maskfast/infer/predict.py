@@ -55,7 +55,7 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
                     if not warned: print(f'notice: non-finite {prec} outputs in a batch; that batch is predicted in fp32'); warned = True
                     logits, f = _forward(model, x, dev, None, features and k == 0)
                 if f is not None: feats.append(f.float().cpu().numpy())
-                acc = acc + output_probs(logits.float(), task).cpu().numpy()
+                acc = acc + output_probs(logits.float(), task, cfg.get('age_head', 'class'), cfg.get('old_from', 60)).cpu().numpy()
             out.append(acc / (1 + tta))
     probs = np.concatenate(out) if out else np.zeros((0, 18 if task == 'all' else TASKS[task]))
     return (probs, np.concatenate(feats)) if features else probs

@@ -5,13 +5,13 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 import json, os
 from pathlib import Path
 import pandas as pd
-from .persons import thumb_features, group_people, person_consistency
+from .persons import person_consistency, photo_groups
 from .predict import predict_cache, soft_vote, hard_vote, combine_tasks
 from ..data.cache import open_images
 from ..data.labels import MASKS, GENDERS, AGES, TASK_NAMES, decode
 from ..data.layout import read_eval, IMAGE_EXTS
 from ..learn.metrics import macro_f1, task_f1
-from ..learn.runs import find_runs, load_model, run_data
+from ..learn.runs import find_runs, load_model, run_data, run_crop
 
 class SubmissionError(ValueError):
     "A submission file that cannot be scored; the message says what is wrong."
@@ -49,8 +49,8 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     probs, caches, feats = [], {}, None
     for run in runs:
         model, cfg = load_model(run)
-        key = (tuple(cfg['size']), cfg['crop'])
-        if key not in caches: caches[key] = open_images(files, cfg['size'], cfg['crop'], name, cache)
+        key = (tuple(cfg['size']), run_crop(cfg), tuple(cfg.get('face_fallback') or ()))
+        if key not in caches: caches[key] = open_images(files, cfg['size'], key[1], name, cache, fallback=cfg.get('face_fallback'))
         p = predict_cache(model, cfg, caches[key], tta=tta, features=features and feats is None, progress=progress)
         if isinstance(p, tuple): p, feats = p
         probs.append(p)
@@ -63,16 +63,18 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
-                 min_sim=0.9, progress=True, return_cache=False, cache=True):
+                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs'):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
     plus the eval images' cache (at the first run's size) with `return_cache`.
-    `consistency` groups photos of one person by appearance and votes gender and age per group."""
+    `consistency` groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
+    cosine similarity `min_sim`) and votes gender and age per group."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
-    probs, images, used = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, progress=progress, cache=cache)
+    feats = consistency and group_by == 'features'
+    probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
-    if consistency: probs = person_consistency(probs, group_people(thumb_features(images), min_sim=min_sim))
+    if consistency: probs = person_consistency(probs, photo_groups(images, f[0] if f else None, min_sim))
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}')
     return (sub, probs, images) if return_cache else (sub, probs)

@@ -1,7 +1,7 @@
 """The one typed run configuration: every fit option with its default and its one-line help, in one dataclass. The
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
-__all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options']
+__all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
@@ -77,14 +77,22 @@ class FitConfig(Config):
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
     size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32)', 'data', type=int, nargs=2, metavar=('H', 'W'))
-    crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face'", 'data', type=crop_value)
+    crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face' (detected "
+                                            "face, grown to keep hair and chin; the usual face box where none is found)", 'data', type=crop_value)
+    crop_box: tuple = option(None, 'crop this box instead, in fractions of the image (for data whose faces sit in a known place)',
+                             'data', type=float, nargs=4, metavar=('X0', 'Y0', 'X1', 'Y1'))
     old_from: int = option(60, 'age from which a person counts as >=60 (e.g. 58)', 'data')
-    drop_boundary: bool = option(False, 'drop training people aged 28-29 and 57-59', 'data')
+    drop_boundary: bool = option(False, 'drop training people whose age lies in the --boundary-ages bands', 'data')
+    boundary_ages: tuple = option((28, 29, 57, 59), 'the two inclusive age bands (lo hi lo hi) that --drop-boundary drops', 'data',
+                                  type=int, nargs=4, metavar=('LO1', 'HI1', 'LO2', 'HI2'))
     label_fixes: str = option(None, 'CSV/YAML of label corrections (gender_swap, mask_swap, age)', 'data')
     downsample: bool = option(True, 'one of the 5 mask photos per person, re-drawn every epoch', 'data',
                               off='use all 5 mask photos per person')
     weighted: float = option(0.5, 'class-weighted sampling power (weight = freq**-p; 0 = off)', 'data')
     aug: str = option('light', 'augmentation preset', 'data', choices=('none', 'light', 'medium', 'heavy'))
+    cutmix: float = option(0.0, 'probability of same-label vertical CutMix per training photo (the right part from a photo '
+                           'of the same class, cut at 46-54% of the width)', 'data')
+    mixup_old: float = option(0.0, 'probability of mixup per >=60 training photo, with a photo of the same class', 'data')
     cache: bool = option(True, 'the preprocessing cache (decode + crop + resize once)', 'data',
                          off='decode the images on every read instead of using the preprocessing cache')
     workers: int = option(0, 'DataLoader worker processes', 'data')
@@ -99,6 +107,9 @@ class FitConfig(Config):
                        choices=('multi', 'single'))
     task: str = option('all', "'all' (the 18 classes) or one task alone: mask | gender | age (predict combines one run per task)",
                        'model', choices=('all', 'mask', 'gender', 'age'))
+    age_head: str = option('class', "age output of the multi head: 'class' (3 groups), 'ordinal' (P(age >= t), t = 19..60) "
+                           "or 'regression' (Gaussian on the age); the last two learn from the age itself", 'model',
+                           choices=('class', 'ordinal', 'regression'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
@@ -114,6 +125,8 @@ class FitConfig(Config):
     freeze_epochs: int = option(1, 'with --pretrained/--weights: epochs training the head alone first (fine_tune)', 'training')
     patience: int = option(0, 'early stopping patience in epochs (0 = off)', 'training')
     keep_best: int = option(1, 'best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)', 'training')
+    full: bool = option(False, 'after the fold run, train again on all people (val-as-train) with its lr and epochs into '
+                        'RUN/full, which predict then uses; the budget is shared between the two', 'training')
     # output
     out: str = option(None, 'run folder (default: runs/run-<timestamp>)', 'output')
     wandb: bool = option(False, 'log to Weights & Biases (offline without an account)', 'output')
@@ -123,6 +136,7 @@ class FitConfig(Config):
         self.size = tuple(int(s) for s in self.size)
         if len(self.size) != 2: raise ValueError(f'size must be (H, W), not {self.size}')
         self.crop = crop_value(self.crop)
+        if self.crop_box is not None: self.crop_box = tuple(float(v) for v in self.crop_box)
         self.fold = str(self.fold)
         super().__post_init__()
 
@@ -142,15 +156,15 @@ def config_parser(*classes, prog=None, description=None, defaults=None, extra=()
             g = groups.setdefault(md.get('group', 'options'), p.add_argument_group(md.get('group', 'options')))
             flag = '--' + f.name.replace('_', '-')
             if isinstance(f.default, bool):
-                if d: g.add_argument('--no-' + f.name.replace('_', '-'), dest=f.name, action='store_false',
-                                     default=argparse.SUPPRESS, help=md.get('off') or f'off: {md["help"]}')
-                else: g.add_argument(flag, dest=f.name, action='store_true', default=argparse.SUPPRESS, help=md['help'])
+                text = (md.get('off') or f'off: {md["help"]}') if d else md['help']
+                g.add_argument('--no-' + f.name.replace('_', '-') if d else flag, dest=f.name, action='store_false' if d else 'store_true',
+                               default=argparse.SUPPRESS, help=text.replace('%', '%%'))
                 continue
             kw = dict(md.get('cli', {}))
             hint = typing.get_type_hints(cls)[f.name]
             kw.setdefault('type', hint if hint in (str, int, float) else str)
             shown = '' if d is None else f' (default: {" ".join(map(str, d)) if isinstance(d, tuple) else d})'
-            g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=md['help'] + shown, **kw)
+            g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=(md['help'] + shown).replace('%', '%%'), **kw)
     return p
 
 def split_options(opts, *classes):
@@ -168,6 +182,10 @@ def parse_cli(parser, argv=None):
     ns = vars(parser.parse_args(argv))
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
+def image_crop(cfg):
+    "The crop a config asks for: its --crop-box when set, else its --crop (a share or 'face')."
+    return tuple(cfg.crop_box) if cfg.crop_box else cfg.crop
+
 @dataclass
 class RunState(Config):
     "What a fit resolved from its config, written under `run:` in args.yaml and read back by `--resume` and predict."
@@ -179,3 +197,4 @@ class RunState(Config):
     norm: object = 'imagenet' # 'imagenet' or the data's {mean, std}
     world_size: int = 1       # processes
     extra: str = None         # what was added to training (pseudo labels), if anything
+    face_fallback: tuple = None  # with --crop face: the crop box (fractions) of images where no face was found

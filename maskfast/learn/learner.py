@@ -18,12 +18,13 @@ from ..data.sampling import class_weights
 
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor=None, patience=0, run_dir=None, class_weight_power=0.5,
-                 wd=None, quiet=False, wandb=False, keep_best=1, task='all'):
+                 wd=None, quiet=False, wandb=False, keep_best=1, task='all', age_head='class', old_from=60, select_best=True):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,
     metrics every epoch, CPU bf16 autocast / CUDA fp16, and when `run_dir` is given: history.csv, best model.pth,
     per-epoch last.pth checkpoints (each followed by its history row), the `keep_best` best epochs under checkpoints/,
-    and early stopping on `monitor` (`patience` > 0; default: the 18-class macro F1, or the task's for a `task` model)."""
-    model = build_model(arch, head, task)
+    and early stopping on `monitor` (`patience` > 0; default: the 18-class macro F1, or the task's for a `task` model).
+    `select_best=False` keeps the last epoch (a refit whose validation people are in training has nothing to select on)."""
+    model = build_model(arch, head, task, age_head)
     monitor = monitor or monitor_metric(task)
     if weights: print(f'loaded {load_body_weights(model, weights, arch)} backbone tensors from {weights}')
     elif pretrained: print(f'loaded {load_body_weights(model, pretrained_state_dict(arch), arch)} pretrained backbone tensors')
@@ -38,15 +39,15 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     elif main: path = Path(run_dir)
     else: path = Path(tempfile.gettempdir()) / f'maskfast-rank{rank()}'   # ranks > 0 keep lr_find's scratch out of the run folder
     path.mkdir(parents=True, exist_ok=True)
-    learn = Learner(dls, model, loss_func=make_loss(loss, head, cw, task=task), metrics=mask_metrics(task), splitter=default_split,
+    learn = Learner(dls, model, loss_func=make_loss(loss, head, cw, task=task, age_head=age_head, old_from=old_from), metrics=mask_metrics(task), splitter=default_split,
                     path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()
     elif prec == 'bf16' and dls.device.type == 'cuda': learn.to_bf16()
     learn.precision = prec
     if run_dir:   # every rank tracks the best epoch and stops early alike; only rank 0 writes
-        saver = BestModelSaver(path / 'model.pth' if main else None, monitor=monitor, keep=keep_best)
+        saver = BestModelSaver(path / 'model.pth' if main else None, monitor=monitor, keep=keep_best) if select_best else None
         record = EpochCheckpoint(path / 'last.pth', path / 'history.csv', saver, getattr(dls.train, 'aug', None))
-        learn.add_cbs([saver, record] if main else [saver])
+        learn.add_cbs([cb for cb in ([saver, record] if main else [saver]) if cb is not None])
         if patience: learn.add_cb(EarlyStop(monitor=monitor, patience=patience))
     if quiet: learn.remove_cbs(learn.progress); learn.progress = None; learn.logger = _silent
     elif not interactive(): learn.remove_cbs(learn.progress); learn.progress = None; learn.add_cb(EpochLines())   # CI, nohup, > log

@@ -3,6 +3,7 @@ __all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'TaskLoss
 
 import re, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
+from .age_heads import OrdinalAgeLoss, GaussianAgeLoss
 from .models import output_probs, task_target, TASKS
 
 class SoftF1Loss(nn.Module):
@@ -45,39 +46,54 @@ def parse_loss(spec, n=18, weight=None, smoothing=0.1, gamma=2.0):
     return parts[0][1] if len(parts) == 1 and parts[0][0] == 1 else CombinedLoss(parts)
 
 class MultiTaskLoss(nn.Module):
-    "Sum of per-task losses on 3+2+3 logits; the 18-class target is decoded into mask, gender and age."
-    def __init__(self, mask, gender, age, weights=(1., 1., 1.)):
-        super().__init__(); self.mask, self.gender, self.age, self.weights = mask, gender, age, weights
-    def forward(self, logits, y):
+    """Sum of per-task losses on 3 + 2 + age-head logits; the 18-class target is decoded into mask, gender and age
+    group; an ordinal or regression age head learns from the person's `age` instead."""
+    def __init__(self, mask, gender, age, weights=(1., 1., 1.), age_head='class'):
+        super().__init__(); self.mask, self.gender, self.age, self.weights, self.age_head = mask, gender, age, weights, age_head
+    def forward(self, logits, y, age=None):
         wm, wg, wa = self.weights
+        a = y % 3 if self.age_head == 'class' else age
         return (wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
-                + wa * self.age(logits[:, 5:], y % 3))
+                + wa * self.age(logits[:, 5:], a))
 
 class TaskLoss(nn.Module):
-    "A loss on one task's logits; the 18-class target is decoded into that task's label."
-    def __init__(self, task, loss): super().__init__(); self.task, self.loss = task, loss
-    def forward(self, logits, y): return self.loss(logits, task_target(y, self.task))
+    "A loss on one task's logits; the 18-class target is decoded into that task's label (the person's age for an age head)."
+    def __init__(self, task, loss, age_head='class'): super().__init__(); self.task, self.loss, self.age_head = task, loss, age_head
+    def forward(self, logits, y, age=None):
+        return self.loss(logits, age if self.task == 'age' and self.age_head != 'class' else task_target(y, self.task))
+
+def _age_loss(age_head, spec, smoothing, gamma):
+    "The loss of an age head: the spec on the 3 groups, or the ordinal / Gaussian likelihood on the age."
+    if age_head == 'class': return parse_loss(spec, 3, None, smoothing, gamma)
+    return OrdinalAgeLoss() if age_head == 'ordinal' else GaussianAgeLoss()
 
 class _Activated(nn.Module):
     "Wraps a loss with fastai's activation (18-class or one task's probabilities) and decodes (argmax) for get_preds."
-    def __init__(self, loss, task='all'): super().__init__(); self.loss, self.task = loss, task
-    def forward(self, logits, y, reduction='mean'):
+    def __init__(self, loss, task='all', age_head='class', old_from=60):
+        super().__init__(); self.loss, self.task, self.age_head, self.old_from = loss, task, age_head, old_from
+    def forward(self, logits, y, *more, reduction='mean'):
         y = y.long().view(-1)
         if reduction == 'none':   # per item, for fastai's Interpretation / top losses: -log p(true class)
             t = y if self.task == 'all' else task_target(y, self.task)
-            return F.nll_loss(torch.log(output_probs(logits, self.task) + 1e-8), t, reduction='none')
-        return self.loss(logits.float(), y)
-    def activation(self, x): return output_probs(x, getattr(self, 'task', 'all'))
+            return F.nll_loss(torch.log(self.activation(logits) + 1e-8), t, reduction='none')
+        return self.loss(logits.float(), y, *more) if more else self.loss(logits.float(), y)
+    def activation(self, x): return output_probs(x, self.task, self.age_head, self.old_from)
     def decodes(self, x): return x.argmax(-1)
 
-def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all'):
+def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all',
+              age_head='class', old_from=60):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
     'mask:ce;gender:ce;age:0.6*focal+0.4*f1'; `class_weights` (18) feed 'wce' (single head only). A single-task
-    model (`task` mask/gender/age) takes the spec on that task's labels."""
+    model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal or regression `age_head` (multi
+    head, or the age task) is trained on the person's age (the second target) by its own likelihood."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+    if age_head != 'class' and head == 'single' and task == 'all': raise ValueError('an ordinal or regression age head needs --head multi')
+    act = dict(age_head=age_head, old_from=old_from)
     if task != 'all':
         per = dict(p.split(':') for p in spec.split(';')) if ':' in spec else {task: spec}
-        return _Activated(TaskLoss(task, parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)), task)
+        inner = _age_loss(age_head, per.get(task, 'ce'), smoothing, gamma) if task == 'age' else \
+            parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)
+        return _Activated(TaskLoss(task, inner, age_head), task, **act)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
     per = dict(mask=spec, gender=spec, age=spec)
     if ':' in spec:
@@ -85,6 +101,5 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
             k, v = part.split(':'); 
             if k not in per: raise ValueError(f'unknown task {k!r} in loss {spec!r}; tasks are mask, gender, age')
             per[k] = v
-    n = dict(mask=3, gender=2, age=3)
-    return _Activated(MultiTaskLoss(*(parse_loss(per[t], n[t], None, smoothing, gamma) for t in ('mask', 'gender', 'age')),
-                                    weights=task_weights))
+    return _Activated(MultiTaskLoss(parse_loss(per['mask'], 3, None, smoothing, gamma), parse_loss(per['gender'], 2, None, smoothing, gamma),
+                                    _age_loss(age_head, per['age'], smoothing, gamma), task_weights, age_head), **act)

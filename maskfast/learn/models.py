@@ -1,10 +1,11 @@
 """Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
 __all__ = ['HEAD_OUT', 'TASKS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
-           'output_probs', 'task_target', 'body_module']
+           'output_probs', 'task_target', 'body_module', 'head_outputs']
 
 import difflib
 from pathlib import Path
 import torch, torch.nn.functional as F
+from .age_heads import AGE_OUT, age_group_probs
 from .pretrained import WeightsError, TV_ARCHS
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
@@ -24,14 +25,22 @@ def body_module(model):
     b = model[0]
     return b.model if hasattr(b, 'model') else b
 
-def build_model(arch, head='single', task='all'):
+def head_outputs(head='single', task='all', age_head='class'):
+    "Outputs of a model: 18 (single head), 3 + 2 + the age head's (multi head), or one task's."
+    if task == 'age': return AGE_OUT[age_head]
+    if task != 'all': return TASKS[task]
+    return 18 if head == 'single' else 5 + AGE_OUT[age_head]
+
+def build_model(arch, head='single', task='all', age_head='class'):
     """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
-    `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone."""
+    `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone;
+    `age_head` 'class', 'ordinal' or 'regression' (multi head or the age task)."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
     if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
     check_arch(arch)
-    n = HEAD_OUT[head] if task == 'all' else TASKS[task]
+    if age_head not in AGE_OUT: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
+    n = head_outputs(head, task, age_head)
     if arch in TV_ARCHS:
         import torchvision.models as tvm
         return create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False)
@@ -72,9 +81,14 @@ def to_probs18(logits):
     pm, pg, pa = F.softmax(logits[:, :3], -1), F.softmax(logits[:, 3:5], -1), F.softmax(logits[:, 5:], -1)
     return (pm[:, :, None, None] * pg[:, None, :, None] * pa[:, None, None, :]).reshape(len(logits), 18)
 
-def output_probs(logits, task='all'):
+def output_probs(logits, task='all', age_head='class', old_from=60):
     "Probabilities of a model's outputs: the 18 classes for `task` 'all', else the task's own classes."
-    return to_probs18(logits) if task == 'all' else F.softmax(logits.float(), -1)
+    logits = logits.float()
+    if task == 'age': return age_group_probs(logits, age_head, old_from)
+    if task != 'all': return F.softmax(logits, -1)
+    if logits.shape[-1] == 18: return F.softmax(logits, -1)
+    pm, pg, pa = F.softmax(logits[:, :3], -1), F.softmax(logits[:, 3:5], -1), age_group_probs(logits[:, 5:], age_head, old_from)
+    return (pm[:, :, None, None] * pg[:, None, :, None] * pa[:, None, None, :]).reshape(len(logits), 18)
 
 def task_target(y, task):
     "A task's label (mask 0-2, gender 0-1, age 0-2) from 18-class labels (tensors or arrays)."

@@ -1,6 +1,6 @@
 """The run folder: args.yaml, history.csv, model.pth + model.json, plots, report.txt, valid_preds.csv; one writer, one reader."""
 __all__ = ['versions', 'new_run_dir', 'write_args', 'read_args', 'read_config', 'write_model', 'load_model',
-           'write_valid_preds', 'read_valid_preds', 'find_runs', 'run_data']
+           'write_valid_preds', 'read_valid_preds', 'find_runs', 'run_data', 'run_crop']
 
 import datetime, json
 from pathlib import Path
@@ -70,7 +70,7 @@ def load_model(run_dir, device=None):
     for f in ('model.json', 'model.pth'):
         if not (run_dir / f).exists(): raise FileNotFoundError(f'{run_dir / f} not found: is {run_dir} a finished maskfast run?')
     cfg = json.loads((run_dir / 'model.json').read_text())
-    model = build_model(cfg['arch'], cfg['head'], cfg.get('task', 'all'))
+    model = build_model(cfg['arch'], cfg['head'], cfg.get('task', 'all'), cfg.get('age_head', 'class'))
     model.load_state_dict(torch.load(run_dir / 'model.pth', map_location='cpu', weights_only=True))
     device = device or torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return model.to(device).eval(), cfg
@@ -91,10 +91,12 @@ def read_valid_preds(run_dir):
     return df, df[[c for c in df.columns if c[0] == 'p' and c[1:].isdigit()]].values
 
 def find_runs(paths):
-    "Expand run folders and k-fold parents (folders whose sub-folders hold model.json) into run folders."
+    """Expand run folders and k-fold parents (folders whose sub-folders hold model.json) into run folders; a run with
+    a refit on all people (RUN/full, from --full) stands for it."""
     out = []
     for p in map(Path, paths):
-        if (p / 'model.json').exists(): out.append(p)
+        if (p / 'full' / 'model.json').exists(): out.append(p / 'full')
+        elif (p / 'model.json').exists(): out.append(p)
         else:
             subs = sorted(q.parent for q in p.glob('*/model.json'))
             if not subs: raise FileNotFoundError(f'{p}: neither a run folder (model.json) nor a parent of run folders')
@@ -105,3 +107,8 @@ def _plain(v):
     "JSON for numpy scalars, tuples and paths."
     if hasattr(v, 'item'): return v.item()
     return str(v)
+
+def run_crop(model_cfg):
+    "The crop of a run's model.json as the image sources take it: a share, 'face', or a box tuple."
+    c = model_cfg.get('crop', 0.85)
+    return tuple(c) if isinstance(c, list) else c

@@ -8,7 +8,7 @@ from fastai.torch_core import set_seed
 from .budget import check_size, plan_lr_and_epochs
 from .callbacks import LowPrecisionDiverged
 from .checkpoints import resume_from
-from .config import FitConfig, RunState
+from .config import FitConfig, RunState, image_crop
 from .recipes import recipe_config
 from .distrib import (init_distributed, is_main, is_distributed, rank, world_size, main_first, broadcast_object,
                       distributed, close_distributed)
@@ -20,6 +20,7 @@ from ..data.block import mask_dataloaders, balance_report
 from ..data.cache import dataset_stats
 from ..data.items import load_items
 from ..data.labels import drop_age_boundary, class_name, TASK_NAMES
+from ..data.mixing import SameLabelMix
 from ..data.splits import fold_indices, random_image_splitter
 from ..data.twin import default_twin
 
@@ -36,10 +37,8 @@ def fit_run(config=None, extra=None, resume=None, **opts):
     speed measured during lr_find. `extra`: a frame of additional training items (pseudo labels) with src/row columns
     and `attrs['caches']`, never used for validation. `resume`: a killed run folder, continued from its last complete
     epoch with the options in its args.yaml. Launched with several processes (torchrun), every rank trains its share
-    of each batch and only rank 0 writes."""
-    t0 = time.time()
-    init_distributed()
-    main = is_main()
+    of each batch and only rank 0 writes. With `full`, the fold run is followed by a refit on all people into
+    RUN/full (`refit_all_people`), the budget shared between the two."""
     if resume:
         bad = sorted(set(opts) - {'quiet', 'workers', 'wandb'})
         if bad: raise ValueError(f'--resume continues {resume} with the options in its args.yaml; it cannot change {bad}')
@@ -47,6 +46,26 @@ def fit_run(config=None, extra=None, resume=None, **opts):
         cfg = cfg.replace(out=str(resume), **opts)
         if state.lr is None or not state.epochs: raise ValueError(f'{resume}: args.yaml has no planned lr/epochs to resume with')
     else: cfg, state = as_config(config, **opts), RunState()
+    if not cfg.full: return _fit_one(cfg, state, extra, resume)
+    res = _fit_one(cfg.replace(budget=cfg.budget / FULL_SHARE) if not resume else cfg, state, extra, resume)
+    res['full_run'] = refit_all_people(res['run_dir'], extra)['run_dir']   # every rank: the refit is distributed too
+    if is_main(): (Path(res['run_dir']) / 'result.json').write_text(pd.Series(res).to_json(indent=1))
+    return res
+
+FULL_SHARE = 2.25   # with --full the fold run gets budget / 2.25: the refit on 1.25x the people takes the rest
+
+def refit_all_people(run_dir, extra=None):
+    "Train again on every person (val-as-train) with the fold run's options, lr and epochs, into RUN/full; keep the last epoch."
+    cfg, state = read_config(run_dir)
+    print(f'refit on all people with lr={state.lr:.2e} for {state.epochs} epochs (val-as-train) -> {Path(run_dir) / "full"}')
+    return _fit_one(cfg.replace(full=False, out=str(Path(run_dir) / 'full'), lr=state.lr, epochs=state.epochs, data=state.data),
+                    RunState(), extra, None, all_people=True)
+
+def _fit_one(cfg, state, extra, resume, all_people=False):
+    "One fit into cfg.out (see `fit_run`); `all_people` trains on the validation people too and keeps the last epoch."
+    t0 = time.time()
+    init_distributed()
+    main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
     check_arch(cfg.arch)
     size = tuple(state.size) if resume and state.size else check_size(cfg.size)
@@ -57,17 +76,22 @@ def fit_run(config=None, extra=None, resume=None, **opts):
     set_seed(cfg.seed, reproducible=True)
     with main_first():   # rank 0 builds the caches and stats, the others reuse them
         df, caches, tr, va, n_extra = _training_items(cfg, data, size, extra)
+        if all_people: tr = np.sort(np.concatenate([tr, va]))   # the validation rows still report, but are trained on
         from_weights = cfg.pretrained or bool(cfg.weights)
         mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
     state = state.replace(data=str(data), size=size, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
+                          face_fallback=caches[0].face_fallback,
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
-    dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std,
-                           downsample=cfg.downsample, power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed)
+    dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
+                           power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
+                           extra_targets=('age',) if cfg.age_head != 'class' else (),
+                           mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
     def make(precision):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
-                            keep_best=cfg.keep_best, task=cfg.task)
+                            keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
+                            select_best=not all_people)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
@@ -94,11 +118,11 @@ def fit_run(config=None, extra=None, resume=None, **opts):
 
 def _training_items(cfg, data, size, extra):
     "(items, image sources, train rows, valid rows, number of extra items): the split, boundary drop and extra items."
-    df, caches = load_items(data, size, cfg.crop, cfg.old_from, cfg.label_fixes, verbose=not cfg.quiet, cache=cfg.cache)
+    df, caches = load_items(data, size, image_crop(cfg), cfg.old_from, cfg.label_fixes, verbose=not cfg.quiet, cache=cfg.cache)
     if cfg.split == 'image':     # the leaky split, kept only to measure how much it over-states F1
         tr, va = map(np.asarray, random_image_splitter(1 / cfg.folds, cfg.seed)(df))
     else: tr, va = fold_indices(df, int(cfg.fold), cfg.folds, cfg.seed)
-    if cfg.drop_boundary: tr = drop_age_boundary(df, tr)
+    if cfg.drop_boundary: tr = drop_age_boundary(df, tr, (tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])))
     if extra is None: return df, caches, tr, va, 0
     caches = caches + list(extra.attrs['caches'])
     extra = extra.assign(src=extra['src'] + 1)
@@ -139,8 +163,10 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     """Write model.pth/json, valid_preds.csv, confusion.png and report.txt for the (best) model; return the scores.
     `probs`: validation predictions already made (by every rank, in a distributed run)."""
     from sklearn.metrics import classification_report, confusion_matrix
-    model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=cfg.crop, old_from=cfg.old_from,
-                     norm=state.norm, aug=cfg.aug, bs=cfg.bs, task=cfg.task)
+    crop = image_crop(cfg)
+    model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=list(crop) if isinstance(crop, tuple) else crop,
+                     face_fallback=state.face_fallback and list(state.face_fallback), old_from=cfg.old_from, norm=state.norm,
+                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head)
     write_model(run_dir, learn.model, model_cfg)
     if probs is None: probs, _ = learn.get_preds(dl=dls.valid)
     vp = write_valid_preds(run_dir, valid_items, probs.numpy(), cfg.task)

@@ -5,17 +5,17 @@ import numpy as np, torch
 from fastai.callback.hook import hook_output
 from ..data.labels import decode, class_name
 from ..infer.predict import norm_stats
-from ..learn.models import to_probs18
+from ..learn.models import output_probs
 
 _TASK_SLICE = {'mask': 0, 'gender': 1, 'age': 2}
 
-def gradcam(model, x, task='class', target=None):
+def gradcam(model, x, task='class', target=None, age_head='class', old_from=60):
     """Grad-CAM heatmaps (N, h, w) in [0, 1] for a batch `x` (normalised, NCHW) on the backbone's last feature map.
     `task` 'class' explains the 18-class prediction, 'mask'/'gender'/'age' the task marginal; `target` defaults to the prediction."""
     model.eval(); body = model[0]
     with hook_output(body, detach=False) as hook:
         logits = model(x.float())
-        p = to_probs18(logits).reshape(-1, 3, 2, 3)
+        p = output_probs(logits, 'all', age_head, old_from).reshape(-1, 3, 2, 3)
         if task == 'class': scores = p.reshape(len(x), 18)
         else:
             dims = {'mask': (2, 3), 'gender': (1, 3), 'age': (1, 2)}[task]
@@ -35,7 +35,7 @@ def gradcam_grid(model, cfg, cache, rows, labels, png, task='class', n=6):
     mean, std = norm_stats(cfg)
     imgs = np.stack([cache.array[r] for r in rows])
     x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255 - mean) / std
-    cams, pred = gradcam(model, x, task)
+    cams, pred = gradcam(model, x, task, age_head=cfg.get('age_head', 'class'), old_from=cfg.get('old_from', 60))
     truth = np.asarray(labels) if task == 'class' else decode(np.asarray(labels))[_TASK_SLICE[task]]
     right, wrong = np.flatnonzero(pred == truth)[:n], np.flatnonzero(pred != truth)[:n]
     fig, axs = plt.subplots(2, n, figsize=(2 * n, 5.5), squeeze=False)

@@ -1,0 +1,86 @@
+"""The twin's ceiling: the macro F1 an ideal observer reaches, computed from the generator's latent variables. The
+observer sees every cue the generator draws for a person (hair length and colour, face width and height, brows,
+lips, beard; greying, wrinkle count and darkness, skin tone) exactly, but not the gender and age behind them, nor
+which people were mislabelled. Its decision is learned on a large simulated population (a gradient-boosted
+classifier on the cues approximates the Bayes posterior) and scored on a fresh one with the eval set's make-up
+(7 photos a person: 5 worn masks, 1 incorrect, 1 without); the mask state is visible, so it is always right."""
+__all__ = ['person_cues', 'ideal_observer', 'twin_ceiling']
+
+import numpy as np, pandas as pd
+from .labels import encode, age_group
+from .twin import sample_people, _person_look
+
+VISIBLE = {   # the cues a photo shows, by mask state: a worn mask hides mouth and chin, an incorrect one the chin
+    0: ['long_hair', 'rx', 'ry', 'brow', 'hair_b', 'hair_g', 'hair_r', 'wrinkles', 'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r'],
+    1: ['long_hair', 'rx', 'ry', 'brow', 'lips_b', 'lips_g', 'lips_r', 'hair_b', 'hair_g', 'hair_r', 'wrinkles', 'wrinkle_dark',
+        'skin_b', 'skin_g', 'skin_r'],
+    2: None}      # no mask: every cue
+MASKS_OF_A_PERSON = np.array([0, 0, 0, 0, 0, 1, 2])
+
+def person_cues(n, seed=0):
+    "(cues frame, people frame) for `n` people drawn as the twin draws them."
+    rng = np.random.default_rng(seed)
+    people = sample_people(n, rng)
+    rows = []
+    for r in people.itertuples():
+        look = _person_look(np.random.default_rng([seed, r.Index, 7]), r.gender == 'female', int(r.age), r.race)
+        rows.append((float(look['long_hair']), look['rx'], look['ry'], look['brow'], *look['lips'], float(look['beard']),
+                     *look['hair'], look['wrinkles'], look['wrinkle_dark'], *look['skin']))
+    cols = ['long_hair', 'rx', 'ry', 'brow', 'lips_b', 'lips_g', 'lips_r', 'beard', 'hair_b', 'hair_g', 'hair_r', 'wrinkles',
+            'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r']
+    return pd.DataFrame(rows, columns=cols), people
+
+def _targets(people, old_from=60):
+    g = (people['gender'] == 'female').astype(int).values
+    return g * 3 + age_group(people['age'].values, old_from)
+
+def ideal_observer(cues, y, columns=None, seed=0):
+    "A classifier of (gender, age group) = 3 * gender + age from the `columns` of the cues (all when None)."
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    x = cues.values if columns is None else cues[columns].values
+    return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1, max_leaf_nodes=63, random_state=seed).fit(x, y)
+
+def _macro_f1(y, preds):
+    "18-class macro F1 over the eval photos: `preds` (n_people, 7) of (gender, age) codes, photos as MASKS_OF_A_PERSON."
+    from sklearn.metrics import f1_score
+    m = np.tile(MASKS_OF_A_PERSON, len(y))
+    t, p = np.repeat(y, 7), np.asarray(preds).ravel()
+    return float(f1_score(encode(m, t // 3, t % 3), encode(m, p // 3, p % 3), average='macro', labels=range(18), zero_division=0))
+
+def _tune(y, posts, rounds=3):
+    "Per-class weights on the (gender, age) posteriors that maximise the 18-class macro F1 (coordinate search)."
+    w = np.ones(6)
+    for _ in range(rounds):
+        for c in range(6):
+            def score(v): ww = np.r_[w[:c], v, w[c + 1:]]; return _macro_f1(y, np.stack([(p * ww).argmax(1) for p in posts], 1))
+            w[c] = max(np.geomspace(0.25, 8, 31), key=score)
+    return w
+
+def twin_ceiling(n_train=100_000, n_test=100_000, seed=0):
+    """The ideal observer's scores on a fresh simulated population, per photo (each photo's visible cues: the ceiling)
+    and pooled (every cue of the person on every photo: what perfect grouping of a person's photos could add).
+    18-class macro F1 with per-class weights on the posterior tuned for macro F1 on a separate half, and the gender
+    and age macro F1 of the per-photo observer."""
+    from sklearn.metrics import f1_score
+    cues, people = person_cues(n_train, seed)
+    y = _targets(people)
+    obs = {m: ideal_observer(cues, y, VISIBLE[m], seed) for m in (0, 1, 2)}
+    cues, people = person_cues(n_test, seed + 1)
+    y = _targets(people)
+    post = {m: obs[m].predict_proba(cues.values if VISIBLE[m] is None else cues[VISIBLE[m]].values) for m in (0, 1, 2)}
+    per_photo = [post[m] for m in MASKS_OF_A_PERSON]
+    pooled = [post[2]] * 7
+    half = len(y) // 2
+    res = {}
+    for name, posts in (('per_photo', per_photo), ('pooled', pooled)):
+        w = _tune(y[:half], [p[:half] for p in posts])
+        pred = np.stack([(p[half:] * w).argmax(1) for p in posts], 1)
+        res[f'f1_{name}'] = _macro_f1(y[half:], pred)
+        res[f'f1_{name}_map'] = _macro_f1(y[half:], np.stack([p[half:].argmax(1) for p in posts], 1))
+        if name == 'per_photo':
+            t = np.repeat(y[half:], 7); p = pred.ravel()
+            res['gender_f1'] = float(f1_score(t // 3, p // 3, average='macro'))
+            res['age_f1'] = float(f1_score(t % 3, p % 3, average='macro'))
+            res['weights'] = w.round(3).tolist()
+    res['f1'] = res['f1_per_photo']
+    return res

@@ -1,0 +1,44 @@
+"""Age heads. The age of every training person is known (18..60), not only its group: besides the 3-way group head
+('class'), an ordinal head ('ordinal': one logit per threshold, P(age >= t) for t = 19..60, trained on every
+threshold) and a Gaussian regression ('regression': mean and log-spread of the age, trained by likelihood) learn
+from the age itself. Each gives age-group probabilities at the model's own boundaries (30 and `old_from`)."""
+__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'age_group_probs', 'OrdinalAgeLoss', 'GaussianAgeLoss']
+
+import torch, torch.nn as nn, torch.nn.functional as F
+
+AGE_THRESHOLDS = torch.arange(19, 61)          # P(age >= t), the ordinal head's 42 outputs
+AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2}
+_MEAN, _SCALE = 39.0, 12.0                     # the regression head works on (age - 39) / 12
+
+def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
+    "(N, 3) probabilities of the age groups <young_below, between, >=old_from from an age head's outputs."
+    logits = logits.float()
+    if age_head == 'class': return F.softmax(logits, -1)
+    if age_head == 'ordinal':
+        s = torch.sigmoid(logits)
+        p_mid = s[:, young_below - 19]
+        p_old = torch.minimum(s[:, min(old_from, 60) - 19], p_mid)        # keep P(>= old) <= P(>= 30)
+    elif age_head == 'regression':
+        mu, sigma = logits[:, 0] * _SCALE + _MEAN, torch.exp(logits[:, 1]).clamp(0.05, 10) * _SCALE
+        normal = torch.distributions.Normal(mu, sigma)
+        p_mid = 1 - normal.cdf(torch.full_like(mu, young_below - 0.5))     # ages are whole years
+        p_old = 1 - normal.cdf(torch.full_like(mu, old_from - 0.5))
+    else: raise ValueError(f"age head must be class, ordinal or regression, not {age_head!r}")
+    return torch.stack([1 - p_mid, p_mid - p_old, p_old], -1).clamp_min(1e-6)
+
+class OrdinalAgeLoss(nn.Module):
+    "Binary cross-entropy of every threshold's P(age >= t) against the true age; items of unknown age (< 0) left out."
+    def forward(self, logits, age):
+        age = age.view(-1).float(); known = age >= 0
+        if not known.any(): return logits.sum() * 0
+        target = (age[known, None] >= AGE_THRESHOLDS.to(age.device)[None]).float()
+        return F.binary_cross_entropy_with_logits(logits[known].float(), target)
+
+class GaussianAgeLoss(nn.Module):
+    "Gaussian negative log-likelihood of the true age under the head's mean and spread; unknown ages (< 0) left out."
+    def forward(self, logits, age):
+        age = age.view(-1).float(); known = age >= 0
+        if not known.any(): return logits.sum() * 0
+        z, log_s = logits[known, 0].float(), logits[known, 1].float().clamp(-3, 2.3)
+        t = (age[known] - _MEAN) / _SCALE
+        return (0.5 * ((t - z) / log_s.exp()) ** 2 + log_s).mean()

@@ -1,0 +1,108 @@
+"Issue 10's training options: same-label mixing, age heads, --full, recipes, grouping purity, the twin's ceiling."
+import json
+import numpy as np, pandas as pd, pytest, torch
+from conftest import TINY
+from maskfast.data.mixing import SameLabelMix
+
+def test_cutmix_pairs_only_same_labels():
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 5, 5, 17, 0, 9])
+    imgs = np.stack([np.full((8, 10, 3), l, np.uint8) for l in labels])      # each image painted with its label
+    asked = []
+    def partner(label, rng): asked.append(label); return np.full((8, 10, 3), 100 + label, np.uint8)
+    cut, old = SameLabelMix(cutmix=1.0)(imgs, labels, np.zeros(6, int), partner, rng)
+    assert list(cut) == list(range(6)) and len(old) == 0 and asked == list(labels)
+    for i, l in enumerate(labels):
+        cols = imgs[i, 0, :, 0]
+        assert set(cols) == {l, 100 + l} and (cols[:4] == l).all() and (cols[-4:] == 100 + l).all()   # split at 46-54%
+
+def test_mixup_touches_only_old_photos():
+    imgs = np.zeros((4, 4, 4, 3), np.uint8)
+    _, old = SameLabelMix(mixup_old=1.0)(imgs, np.array([2, 5, 8, 17]), np.array([2, 2, 2, 0]) * [1, 1, 1, 1],
+                                         lambda l, r: np.full((4, 4, 3), 200, np.uint8), np.random.default_rng(0))
+    assert list(old) == [0, 1, 2] and imgs[3].max() == 0 and (imgs[:3] > 0).all() and (imgs[:3] < 200).all()
+
+def test_loader_partners_share_the_label(items):
+    from maskfast.data.block import mask_dataloaders
+    from maskfast.data.splits import fold_indices
+    df, caches = items
+    tr, va = fold_indices(df, 0, 4)
+    dls = mask_dataloaders(df, caches, tr, va, preset='none', bs=8, seed=0, mixing=SameLabelMix(cutmix=1.0))
+    dl, labels = dls.train, dls.train.dataset.items['label'].to_numpy()
+    rows = dl.dataset.items['row'].to_numpy()
+    rng = np.random.default_rng(1)
+    for lab in np.unique(labels)[:5]:
+        img = dl.partner(lab, rng)
+        match = [i for i in np.flatnonzero(labels == lab) if (caches[0].read([rows[i]])[0] == img).all()]
+        assert match, f'partner of label {lab} is not an image of that label'
+    x = dl.gather(np.arange(8), augment=True, rng=np.random.default_rng(2))
+    assert not (x == caches[0].read(rows[:8])).all()            # mixed
+    assert (dls.valid.gather(np.arange(8)) == caches[0].read(dls.valid.dataset.items['row'].to_numpy()[:8])).all()
+
+@pytest.mark.parametrize('age_head', ['ordinal', 'regression'])
+def test_age_heads_learn_from_the_age(age_head):
+    from maskfast.learn.losses import make_loss
+    from maskfast.learn.models import head_outputs
+    from maskfast.learn.age_heads import age_group_probs
+    n = head_outputs('multi', 'all', age_head)
+    logits = torch.randn(16, n, requires_grad=True)
+    y, age = torch.randint(0, 18, (16,)), torch.randint(18, 61, (16,))
+    age[0] = -1                                                   # unknown age (a pseudo label): left out
+    loss = make_loss('ce', 'multi', age_head=age_head)
+    l = loss(logits, y, age); l.backward()
+    assert torch.isfinite(l) and logits.grad[:, 5:].abs().sum() > 0
+    p = loss.activation(logits.detach())
+    assert p.shape == (16, 18) and torch.allclose(p.sum(1), torch.ones(16), atol=1e-4)
+    # an age far inside a group gets that group
+    sure = torch.zeros(3, n - 5)
+    if age_head == 'ordinal':
+        for i, a in enumerate((20, 45, 60)): sure[i] = torch.where(torch.arange(19, 61) <= a, 20., -20.)
+    else: sure[:, 0], sure[:, 1] = (torch.tensor([20., 45., 62.]) - 39) / 12, -2.
+    assert list(age_group_probs(sure, age_head).argmax(1)) == [0, 1, 2]
+
+def test_ordinal_fit_and_predict(twin, tmp_path):
+    from maskfast.learn.train import fit_run
+    from maskfast.infer.submission import predict_eval
+    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), age_head='ordinal', **TINY)
+    assert json.loads((tmp_path / 'o' / 'model.json').read_text())['age_head'] == 'ordinal'
+    _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False)
+    assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
+
+def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, monkeypatch):
+    import maskfast.learn.train as train_mod
+    from maskfast.learn.runs import find_runs
+    seen = []
+    orig = train_mod.mask_dataloaders
+    def spy(df, caches, tr, va, **kw): seen.append((set(df.folder.values[tr]), set(df.folder.values[va]))); return orig(df, caches, tr, va, **kw)
+    monkeypatch.setattr(train_mod, 'mask_dataloaders', spy)
+    res = train_mod.fit_run(data=str(twin), out=str(tmp_path / 'r'), full=True, **TINY)
+    (fold_tr, fold_va), (full_tr, _) = seen
+    assert not fold_tr & fold_va and full_tr == fold_tr | fold_va == set(pd.read_csv(twin / 'train' / 'train.csv').path)
+    assert res['full_run'] == str(tmp_path / 'r' / 'full') and find_runs([tmp_path / 'r']) == [tmp_path / 'r' / 'full']
+    full_args = __import__('yaml').safe_load((tmp_path / 'r' / 'full' / 'args.yaml').read_text())
+    assert full_args['run']['lr'] == res['lr'] and full_args['run']['epochs'] == res['epochs'] and not full_args['full']
+
+def test_recipes_fill_options_and_flags_override():
+    from maskfast.learn.recipes import recipe_config, RECIPES
+    from maskfast import fit as fit_cli
+    from maskfast.learn.config import parse_cli
+    for name in RECIPES: recipe_config(name)                       # every recipe is a valid config
+    cfg = recipe_config(**parse_cli(fit_cli.parser(), ['--recipe', 'ai4-winner', '--arch', 'resnet18']))
+    assert cfg.recipe == 'ai4-winner' and cfg.arch == 'resnet18' and cfg.crop == 'face' and cfg.cutmix == 0.7
+    assert cfg.boundary_ages == (27, 29, 57, 59)
+
+def test_grouping_purity_is_measured_against_the_twins_persons(twin):
+    from maskfast.data.cache import build_cache
+    from maskfast.data.layout import read_eval
+    from maskfast.infer.persons import photo_groups, grouping_ari
+    info = read_eval(twin)
+    sol = pd.read_csv(twin / 'eval' / 'solution.csv').set_index('ImageID')
+    cache = build_cache(info['file'], (64, 48), name='g', verbose=False, progress=False)
+    ari = grouping_ari(photo_groups(cache), sol.loc[info.ImageID, 'person'].values)
+    assert 0.5 < ari <= 1.0                                       # photos of one person mostly grouped together
+    assert grouping_ari(np.arange(len(info)), sol.loc[info.ImageID, 'person'].values) == pytest.approx(0, abs=0.01)
+
+def test_twin_ceiling_small():
+    from maskfast.data.ceiling import twin_ceiling
+    r = twin_ceiling(n_train=4000, n_test=4000)
+    assert 0.4 < r['f1_per_photo'] <= r['f1_pooled'] + 0.05 < 1.0 and r['gender_f1'] > 0.8
