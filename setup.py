@@ -17,8 +17,8 @@ setuptools.setup(
     classifiers=[f'Development Status :: {statuses[int(cfg["status"]) - 1]}', f'Intended Audience :: {cfg["audience"]}',
                  f'License :: {lic[1]}', f'Natural Language :: {cfg["language"]}', 'Programming Language :: Python :: 3'],
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
-    include_package_data=True, python_requires=f'>={cfg["min_python"]}',
+    package_data={cfg['lib_path']: ['web/static/*']}, include_package_data=True, python_requires=f'>={cfg["min_python"]}',
     install_requires=req('requirements'),
     extras_require={'dev': req('dev_requirements'), 'wandb': req('wandb_requirements'), 'dist': req('dist_requirements'),
-                    'sweep': req('sweep_requirements')},
+                    'sweep': req('sweep_requirements'), 'web': req('web_requirements')},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split()}, zip_safe=False)

@@ -5,7 +5,7 @@ __all__ = ['main']
 from typing import Annotated
 import torch
 from fastcore.script import call_parse
-from .experiments.bench import run_bench, BENCH_ROWS
+from .experiments.bench import run_bench, run_serve_bench, BENCH_ROWS
 
 @call_parse
 def main(
@@ -16,8 +16,18 @@ def main(
     steps: int = 25,           # timed training steps per measurement
     precision: str = 'auto',   # auto | fp32 | bf16 | fp16
     workers: int = 0,          # DataLoader worker processes for the maskfast loader
+    serve: str = None,         # instead: the prediction service's latency and throughput, serving this run folder
+    tta: int = 1,              # with --serve: the service's test-time views (its default, 1 = + flip)
 ):
-    "Print a speed table and, last, `ratio end_to_end/model_only=X.XX loader_speedup=Y.YY`."
+    "Print a speed table and, last, `ratio end_to_end/model_only=X.XX loader_speedup=Y.YY` (or the service's numbers)."
+    if serve:
+        from .data.layout import read_eval
+        from .data.twin import default_twin
+        s = run_serve_bench([serve], list(read_eval(data or default_twin())['file'][:64]), tta=tta)
+        print(f'maskfast.serve {serve} (tta {tta}) on cpu x{torch.get_num_threads()} threads')
+        print(f'single photo latency p50 {s["p50_ms"]:.1f} ms, p95 {s["p95_ms"]:.1f} ms; 4 concurrent clients '
+              f'{s["concurrent4_img_s"]:.0f} img/s; batch endpoint {s["batch_img_s"]:.0f} img/s')
+        return
     r = run_bench(data, arch, tuple(size), bs, steps, precision, workers)
     dev = 'cuda' if torch.cuda.is_available() else f'cpu x{torch.get_num_threads()} threads'
     print(f'{arch} {size[0]}x{size[1]} bs {bs} {r["precision"]} on {dev}')

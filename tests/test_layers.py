@@ -1,9 +1,9 @@
-"The package's layers: imports point down only (data <- learn <- infer <- viz/experiments <- entry points), no cycles."
+"The package's layers: imports point down only (data <- learn <- infer <- viz/web <- experiments <- entry points), no cycles."
 import ast
 from pathlib import Path
 
 PKG = Path(__file__).parent.parent / 'maskfast'
-RANK = {'data': 0, 'learn': 1, 'infer': 2, 'viz': 3, 'experiments': 4}
+RANK = {'data': 0, 'learn': 1, 'infer': 2, 'viz': 3, 'web': 3, 'experiments': 4}
 TOP = 5   # the python -m entry points at the top of the package
 
 def _modules():

@@ -58,3 +58,14 @@ def test_killed_sweep_loses_only_the_running_trial(twin, tmp_path):
     assert r.returncode == 0 and 'marked failed' in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
     t = pd.read_csv(out / 'trials.csv')
     assert (t.state == 'COMPLETE').sum() == kept + 1 and (t.state == 'FAIL').sum() <= 1
+
+def test_sweep_logs_each_trial_to_wandb_offline(twin, tmp_path):
+    pytest.importorskip('optuna', reason="the 'sweep' extra is not installed: pip install -e '.[sweep]'")
+    pytest.importorskip('wandb', reason="the 'wandb' extra is not installed: pip install -e '.[wandb]'")
+    out = tmp_path / 'w'
+    r = subprocess.run([sys.executable, '-m', 'maskfast.sweep', '--data', str(twin), '--trials', '2', '--out', str(out), '--wandb', *ARGS],
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, 'PYTHONWARNINGS': 'ignore', 'WANDB_MODE': 'offline', 'WANDB_SILENT': 'true'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = [p for p in (out / 'wandb').glob('offline-run-*') if list(p.glob('*.wandb'))]
+    assert len(runs) == 2                                          # one W&B run per trial

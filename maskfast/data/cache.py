@@ -1,5 +1,5 @@
 """Decode + centre-crop + resize every image once into a memory-mapped uint8 array, rebuilt only where files changed."""
-__all__ = ['load_image', 'crop_resize', 'resolve_crops', 'ImageCache', 'DecodedImages', 'build_cache', 'open_images', 'cache_home', 'dataset_stats']
+__all__ = ['load_image', 'crop_resize', 'crop_pixels', 'resolve_crops', 'ImageCache', 'DecodedImages', 'build_cache', 'open_images', 'cache_home', 'dataset_stats']
 
 import hashlib, json, os, time
 from multiprocessing import Pool
@@ -21,20 +21,23 @@ def load_image(file, size=(128, 96), crop=0.85):
         a = np.asarray(im.convert('RGB'))
     return crop_resize(a, size, crop)
 
+def crop_pixels(crop, img_w, img_h, size=(128, 96)):
+    "The pixel rows and columns (y0, y1, x0, x1) that `crop` (a centre share or a fractions box) takes at the aspect of `size`."
+    h, w = size
+    if np.isscalar(crop):
+        ch, cw = img_h * crop, img_w * crop
+        ch, cw = min(ch, cw * h / w), min(cw, ch * w / h)   # crop to the target aspect
+        y0, x0 = int(round((img_h - ch) / 2)), int(round((img_w - cw) / 2))
+        return y0, y0 + int(round(ch)), x0, x0 + int(round(cw))
+    x0, y0, x1, y1 = fit_aspect((crop[0] * img_w, crop[1] * img_h, crop[2] * img_w, crop[3] * img_h), h / w, img_w, img_h)
+    y0, x0 = int(round(y0)), int(round(x0))
+    return y0, max(int(round(y1)), y0 + 1), x0, max(int(round(x1)), x0 + 1)
+
 def crop_resize(a, size=(128, 96), crop=0.85):
     "The centre `crop` share (or the fractions box `crop`) of an RGB array, cut to the aspect of `size` = (H, W), resized to it."
     import cv2
-    h, w = size
-    if np.isscalar(crop):
-        ch, cw = a.shape[0] * crop, a.shape[1] * crop
-        ch, cw = min(ch, cw * h / w), min(cw, ch * w / h)   # crop to the target aspect
-        y0, x0 = int(round((a.shape[0] - ch) / 2)), int(round((a.shape[1] - cw) / 2))
-        a = a[y0:y0 + int(round(ch)), x0:x0 + int(round(cw))]
-    else:
-        H, W = a.shape[:2]
-        x0, y0, x1, y1 = fit_aspect((crop[0] * W, crop[1] * H, crop[2] * W, crop[3] * H), h / w, W, H)
-        a = a[int(round(y0)):max(int(round(y1)), int(round(y0)) + 1), int(round(x0)):max(int(round(x1)), int(round(x0)) + 1)]
-    return np.ascontiguousarray(cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA))
+    y0, y1, x0, x1 = crop_pixels(crop, a.shape[1], a.shape[0], size)
+    return np.ascontiguousarray(cv2.resize(a[y0:y1, x0:x1], (size[1], size[0]), interpolation=cv2.INTER_AREA))
 
 def _key(f):
     st = os.stat(f)

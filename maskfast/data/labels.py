@@ -50,7 +50,7 @@ def drop_age_boundary(df, train_idx, band=((28, 29), (57, 59))):
     train_idx = np.asarray(train_idx)
     return train_idx[~boundary_mask(df['age'].values[train_idx], band)]
 
-_FIXES = ('gender_swap', 'mask_swap', 'age')
+_FIXES = ('gender_swap', 'mask_swap', 'age', 'keep')   # keep: reviewed and left as is (maskfast.review)
 
 def load_label_fixes(path):
     """Read label corrections from CSV (`folder,fix[,value]`) or YAML (`gender_swap: [folders]`,
@@ -81,7 +81,12 @@ def load_label_fixes(path):
         vals = pd.to_numeric(fixes.loc[ages, 'value'], errors='coerce')
         if vals.isna().any():
             raise ValueError(f'{path}: age fix without a numeric value for {list(fixes.loc[ages][vals.isna()].folder)}')
-    return fixes[['folder', 'fix', 'value']].reset_index(drop=True)
+    fixes = fixes[['folder', 'fix', 'value']]
+    dup = fixes.duplicated(['folder', 'fix'], keep='first') & (fixes['fix'] != 'age')
+    if dup.any():   # a swap listed twice must not swap back
+        print(f'notice: {path}: {int(dup.sum())} repeated fix line(s) ignored, e.g. {fixes[dup].iloc[0].tolist()}')
+        fixes = fixes[~dup]
+    return fixes.reset_index(drop=True)
 
 def apply_label_fixes(df, fixes, old_from=60):
     "Apply `fixes` (from `load_label_fixes`) to an items frame keyed by `folder`; unknown folders raise."
@@ -93,6 +98,7 @@ def apply_label_fixes(df, fixes, old_from=60):
     for row in fixes.itertuples():
         sel = df['folder'] == row.folder
         if row.fix == 'gender_swap': df.loc[sel, 'gender'] = 1 - df.loc[sel, 'gender']
+        elif row.fix == 'keep': continue
         elif row.fix == 'mask_swap':
             m = df.loc[sel, 'mask']
             df.loc[sel, 'mask'] = np.where(m == 1, 2, np.where(m == 2, 1, m))

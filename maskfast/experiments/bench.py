@@ -1,5 +1,5 @@
 """Speed of training, loading and inference: maskfast end to end vs the model alone and vs a naive JPEG loader."""
-__all__ = ['run_bench', 'NaiveJPEGDataset', 'BENCH_ROWS']
+__all__ = ['run_bench', 'run_serve_bench', 'NaiveJPEGDataset', 'BENCH_ROWS']
 
 import time
 import numpy as np, torch
@@ -72,3 +72,39 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
 BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('end_to_end', 'train, maskfast end to end'),
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))
+
+def run_serve_bench(runs, photos, n=200, clients=4, batch=32, tta=1):
+    """Speed of `python -m maskfast.serve RUNS` started as a separate process on a free local port: single-photo
+    latency p50/p95 (sequential requests), throughput with `clients` concurrent clients, and through the batch
+    endpoint (`batch` photos a request). `photos`: image files sent (their bytes are read once)."""
+    import os, socket, subprocess, sys
+    from concurrent.futures import ThreadPoolExecutor
+    import httpx
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, '-m', 'maskfast.serve', *map(str, runs), '--port', str(port), '--tta', str(tta)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
+    url = f'http://127.0.0.1:{port}'
+    data = [open(p, 'rb').read() for p in photos]
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + '/health', timeout=1).status_code == 200: break
+            except httpx.HTTPError: time.sleep(0.2)
+        with httpx.Client(timeout=60) as c:
+            def one(i): r = c.post(url + '/predict', files={'file': ('p.jpg', data[i % len(data)], 'image/jpeg')}); r.raise_for_status()
+            for i in range(10): one(i)                                   # warm-up
+            lat = []
+            for i in range(n):
+                t = time.perf_counter(); one(i); lat.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            with ThreadPoolExecutor(clients) as ex: list(ex.map(one, range(n)))
+            conc = n / (time.perf_counter() - t)
+            k = max(1, n // batch); t = time.perf_counter()
+            for j in range(k):
+                files = [('files', (f'{i}.jpg', data[(j * batch + i) % len(data)], 'image/jpeg')) for i in range(batch)]
+                c.post(url + '/predict/batch', files=files).raise_for_status()
+            bat = k * batch / (time.perf_counter() - t)
+    finally: proc.terminate(); proc.wait(10)
+    lat = np.array(lat) * 1000
+    return {'p50_ms': float(np.percentile(lat, 50)), 'p95_ms': float(np.percentile(lat, 95)), f'concurrent{clients}_img_s': conc,
+            'batch_img_s': bat}

@@ -1,0 +1,75 @@
+"""Predicting single photos held in memory, as a service does: the runs loaded once, each photo prepared with each
+run's own crop (face-centred where the run crops faces), size and normalisation, the runs soft-voted like predict."""
+__all__ = ['ImageError', 'decode_image', 'ArrayImages', 'Predictor']
+
+import io, threading
+import numpy as np
+from ..data.cache import crop_resize, crop_pixels
+from ..data.faces import default_detector, face_crop_box, box_fractions
+from ..data.labels import MASKS, GENDERS, AGES, decode
+from ..learn.runs import find_runs, load_model, run_crop
+from .predict import predict_cache, soft_vote, combine_tasks
+from .submission import run_tasks
+
+class ImageError(ValueError):
+    "The bytes are not an image that can be decoded; the message says why."
+
+def decode_image(data, max_pixels=50_000_000):
+    "RGB uint8 array of image bytes; empty, non-image, truncated or huge data raise `ImageError`."
+    from PIL import Image, UnidentifiedImageError
+    if not data: raise ImageError('empty body: send the photo as the multipart field "file"')
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > max_pixels: raise ImageError(f'image of {im.width}x{im.height} pixels is too large')
+            return np.asarray(im.convert('RGB'))
+    except UnidentifiedImageError: raise ImageError('not an image (JPEG, PNG and the other formats Pillow reads are)') from None
+    except (OSError, SyntaxError) as e: raise ImageError(f'truncated or corrupt image ({e})') from None
+
+class ArrayImages:
+    "The image-cache interface (`read`, `size`, `ok`) over arrays already prepared in memory."
+    def __init__(self, arrays): self.arrays = np.stack(arrays); self.size = self.arrays.shape[1:3]
+    def __len__(self): return len(self.arrays)
+    def read(self, rows, out=None): return self.arrays[np.asarray(rows)]
+    @property
+    def ok(self): return np.ones(len(self.arrays), bool)
+
+class Predictor:
+    "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
+    def __init__(self, runs, tta=1, device=None):
+        self.runs = find_runs(runs)
+        self.tasks = run_tasks(self.runs)
+        self.models = [load_model(r, device) for r in self.runs]
+        self.tta, self.lock = tta, threading.Lock()   # one batch at a time: torch already uses every core
+        self.faces = any(run_crop(cfg) == 'face' for _, cfg in self.models)
+        if self.faces: default_detector()
+
+    def _crop(self, cfg, rgb, face):
+        c = run_crop(cfg)
+        if c != 'face': return c
+        H, W = rgb.shape[:2]
+        if face is None: return tuple(cfg.get('face_fallback') or (0.075, 0.075, 0.925, 0.925))
+        return box_fractions(face_crop_box(face, W, H, cfg['size'][0] / cfg['size'][1]), W, H)
+
+    def predict(self, arrays):
+        "A result dict per RGB array (the photo in its original pixels)."
+        faces = [default_detector()(a) for a in arrays] if self.faces else [None] * len(arrays)
+        probs = []
+        with self.lock:
+            for (model, cfg), task in zip(self.models, self.tasks):
+                crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
+                imgs = ArrayImages([crop_resize(a, tuple(cfg['size']), c) for a, c in zip(arrays, crops)])
+                probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
+        if self.tasks[0] == 'all': p18 = soft_vote([p for _, p, _ in probs])
+        else:
+            per = {t: soft_vote([p for u, p, _ in probs if u == t]) for t in ('mask', 'gender', 'age')}
+            p18 = combine_tasks({t: v / v.sum(1, keepdims=True) for t, v in per.items()})
+        out = []
+        for i, (a, f) in enumerate(zip(arrays, faces)):
+            p = p18[i] / p18[i].sum(); c = int(p.argmax()); m, g, ag = decode(c)
+            H, W = a.shape[:2]
+            y0, y1, x0, x1 = crop_pixels(probs[0][2][i], W, H, tuple(self.models[0][1]['size']))   # the first run's crop
+            box = [x0, y0, x1, y1]
+            out.append({'class': c, 'mask': MASKS[m], 'gender': GENDERS[g], 'age': AGES[ag], 'probs': [round(float(v), 6) for v in p],
+                        'face_box': None if f is None else [round(float(v), 1) for v in f[:4]],
+                        'crop_box': [round(float(v), 1) for v in box], 'width': W, 'height': H})
+        return out
