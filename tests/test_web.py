@@ -127,3 +127,8 @@ def test_upload_page_in_a_browser(twin, served):
         page.wait_for_selector('#words')
         assert page.text_content('#words') == f"{expected['mask']} / {expected['gender']} / {expected['age']}"
         if SHOTS: page.screenshot(path=f'{SHOTS}/serve_page.png', full_page=True)
+
+def test_serve_bench_measures_latency_and_throughput(twin, trained):
+    from maskfast.experiments.bench import run_serve_bench
+    r = run_serve_bench([trained['run_dir']], sorted((twin / 'eval' / 'images').glob('*.jpg'))[:4], n=8, clients=2, batch=4)
+    assert 0 < r['p50_ms'] <= r['p95_ms'] and r['concurrent2_img_s'] > 0 and r['batch_img_s'] > 0

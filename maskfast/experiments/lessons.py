@@ -62,6 +62,7 @@ def run_lessons(root, out, fit=None, lessons=None, seeds=(0, 1, 2), predict_less
     for seed in seeds:
         for i, (name, change) in enumerate(lessons.items()):
             if (name, seed) in _done(log): continue
+            if name in LESSONS: i = list(LESSONS).index(name)   # a subset keeps the folder numbers of the full list
             change = dict(change); scale = change.pop('epochs_scale', None)
             opts = {**(fit or {}), 'data': str(root), 'out': str(out / f'lesson{i:02d}_s{seed}'), 'seed': seed, **change}
             if scale and opts.get('epochs'): opts['epochs'] = max(1, round(opts['epochs'] * scale))

@@ -75,8 +75,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     run_dir = Path(broadcast_object(str(new_run_dir(cfg.out)) if main else None))
     set_seed(cfg.seed, reproducible=True)
     with main_first():   # rank 0 builds the caches and stats, the others reuse them
-        df, caches, tr, va, n_extra = _training_items(cfg, data, size, extra)
-        if all_people: tr = np.sort(np.concatenate([tr, va]))   # the validation rows still report, but are trained on
+        df, caches, tr, va, n_extra = _training_items(cfg, data, size, extra, all_people)
         from_weights = cfg.pretrained or bool(cfg.weights)
         mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
     state = state.replace(data=str(data), size=size, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
@@ -116,12 +115,14 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     close_distributed()
     return res
 
-def _training_items(cfg, data, size, extra):
-    "(items, image sources, train rows, valid rows, number of extra items): the split, boundary drop and extra items."
+def _training_items(cfg, data, size, extra, all_people=False):
+    """(items, image sources, train rows, valid rows, number of extra items): the split, boundary drop and extra items;
+    `all_people` trains on the validation people too (they still report, but are no hold-out any more)."""
     df, caches = load_items(data, size, image_crop(cfg), cfg.old_from, cfg.label_fixes, verbose=not cfg.quiet, cache=cfg.cache)
     if cfg.split == 'image':     # the leaky split, kept only to measure how much it over-states F1
         tr, va = map(np.asarray, random_image_splitter(1 / cfg.folds, cfg.seed)(df))
     else: tr, va = fold_indices(df, int(cfg.fold), cfg.folds, cfg.seed)
+    if all_people: tr = np.sort(np.concatenate([tr, va]))
     if cfg.drop_boundary: tr = drop_age_boundary(df, tr, (tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])))
     if extra is None: return df, caches, tr, va, 0
     caches = caches + list(extra.attrs['caches'])
