@@ -98,3 +98,33 @@ def test_non_finite_low_precision_batches_are_redone_in_fp32(twin, trained, caps
     p = predict_cache(_NaNUnderAutocast(model), cfg, cache, tta=1, precision='bf16')
     assert np.isfinite(p).all() and 'predicted in fp32' in capsys.readouterr().out
     assert np.allclose(p, predict_cache(model, cfg, cache, tta=1, precision='fp32'), atol=1e-6)
+
+def test_micro_batcher_merges_concurrent_callers_and_keeps_their_answers():
+    import threading, time
+    from concurrent.futures import ThreadPoolExecutor
+    from maskfast.infer.service import MicroBatcher
+    calls, gate = [], threading.Event()
+    def square(xs):
+        calls.append(list(xs)); gate.wait(5); time.sleep(0.05)
+        if -1 in xs: raise ValueError('bad item')
+        return [x * x for x in xs]
+    b = MicroBatcher(square, max_items=4)
+    with ThreadPoolExecutor(6) as ex:
+        futs = [ex.submit(b, [i]) for i in range(6)]
+        time.sleep(0.3); gate.set()                       # the others queue while the first batch runs
+        assert [f.result()[0] for f in futs] == [i * i for i in range(6)]   # each caller gets its own answer
+    assert len(calls) < 6 and max(map(len, calls)) <= 4   # merged, never over max_items
+    with pytest.raises(ValueError, match='bad item'): b([-1, 2])   # the error reaches its caller
+    assert b([4]) == [16]                                           # and the batcher keeps serving
+
+def test_views_in_one_batch_equal_views_one_at_a_time(twin, trained):
+    from maskfast.learn.runs import load_model
+    from maskfast.data.cache import build_cache
+    from maskfast.infer.predict import predict_cache
+    from maskfast.data.layout import read_eval
+    model, cfg = load_model(trained['run_dir'], torch.device('cpu'))
+    cache = build_cache(read_eval(twin)['file'][:6], cfg['size'], cfg['crop'], name='eval6', verbose=False, progress=False)
+    for tta in (1, 3):   # one chunk of 6 photos either way: bs 6 * (1 + tta) sends all views as one batch, one less view by view
+        bs = 6 * (1 + tta)
+        assert np.allclose(predict_cache(model, cfg, cache, tta=tta, bs=bs, precision='fp32'),
+                           predict_cache(model, cfg, cache, tta=tta, bs=bs - 1, precision='fp32'), atol=1e-5)

@@ -19,7 +19,9 @@ def _views(x_u8, k, aug, rng):
     "TTA view `k` of a HWC uint8 batch: 0 = as is, 1 = horizontal flip, >= 2 = a draw of the training augmentation."
     if k == 0: return x_u8
     if k == 1: return x_u8[:, :, ::-1]
-    np.random.seed(int(rng.integers(2**31)))
+    seed = int(rng.integers(2**31))
+    np.random.seed(seed)
+    if hasattr(aug, 'set_random_seed'): aug.set_random_seed(seed)   # albumentations 2 draws from its own generator
     return np.stack([aug(image=im)['image'] for im in x_u8])
 
 def _forward(model, x, dev, dtype, features):
@@ -46,16 +48,22 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
     with torch.inference_mode():
         for s in chunks:
             x_u8 = cache.read(rows[s:s + bs])
+            n = len(x_u8)
+            # a small chunk (a service's few photos) sends all its views through the model as one batch
+            groups = [list(range(1 + tta))] if n * (1 + tta) <= bs and not features else [[k] for k in range(1 + tta)]
             acc = 0
-            for k in range(1 + tta):
-                x = torch.from_numpy(np.ascontiguousarray(_views(x_u8, k, aug, rng))).permute(0, 3, 1, 2)
+            for ks in groups:
+                x = np.concatenate([_views(x_u8, k, aug, rng) for k in ks]) if len(ks) > 1 else _views(x_u8, ks[0], aug, rng)
+                x = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
                 x = normalize_u8(x.to(dev), mean, std).contiguous(memory_format=torch.channels_last)
-                logits, f = _forward(model, x, dev, ctx_dtype, features and k == 0)
+                want = features and ks[0] == 0
+                logits, f = _forward(model, x, dev, ctx_dtype, want)
                 if ctx_dtype is not None and not torch.isfinite(logits).all():   # low precision overflowed: redo in fp32
                     if not warned: print(f'notice: non-finite {prec} outputs in a batch; that batch is predicted in fp32'); warned = True
-                    logits, f = _forward(model, x, dev, None, features and k == 0)
+                    logits, f = _forward(model, x, dev, None, want)
                 if f is not None: feats.append(f.float().cpu().numpy())
-                acc = acc + output_probs(logits.float(), task, cfg.get('age_head', 'class'), cfg.get('old_from', 60)).cpu().numpy()
+                p = output_probs(logits.float(), task, cfg.get('age_head', 'class'), cfg.get('old_from', 60)).cpu().numpy()
+                acc = acc + p.reshape(len(ks), n, -1).sum(0)
             out.append(acc / (1 + tta))
     probs = np.concatenate(out) if out else np.zeros((0, 18 if task == 'all' else TASKS[task]))
     return (probs, np.concatenate(feats)) if features else probs

@@ -1,6 +1,6 @@
 """Predicting single photos held in memory, as a service does: the runs loaded once, each photo prepared with each
 run's own crop (face-centred where the run crops faces), size and normalisation, the runs soft-voted like predict."""
-__all__ = ['ImageError', 'decode_image', 'ArrayImages', 'Predictor']
+__all__ = ['ImageError', 'decode_image', 'ArrayImages', 'MicroBatcher', 'Predictor']
 
 import io, threading
 import numpy as np
@@ -33,15 +33,47 @@ class ArrayImages:
     @property
     def ok(self): return np.ones(len(self.arrays), bool)
 
+class _Job:
+    def __init__(self, items): self.items, self.result, self.error, self.done = items, None, None, False
+
+class MicroBatcher:
+    """Calls `fn(items) -> results` one batch at a time, merging the items of concurrent callers into one batch (up to
+    `max_items`): whichever caller gets the turn runs everything waiting. On 2 cores, 4 clients sending one photo
+    each then cost one batch of 4 instead of 4 batches of 1 fighting for the cores. An error reaches every caller of
+    its batch."""
+    def __init__(self, fn, max_items=64):
+        self.fn, self.max_items = fn, max_items
+        self.waiting, self.queue_lock, self.turn = [], threading.Lock(), threading.Lock()
+
+    def __call__(self, items):
+        job = _Job(list(items))
+        with self.queue_lock: self.waiting.append(job)
+        while not job.done:
+            with self.turn:
+                if job.done: break
+                with self.queue_lock:
+                    n, take = 0, []
+                    while self.waiting and (not take or n + len(self.waiting[0].items) <= self.max_items):
+                        take.append(self.waiting.pop(0)); n += len(take[-1].items)
+                try:
+                    res = self.fn([x for j in take for x in j.items]); i = 0
+                    for j in take: j.result, i = res[i:i + len(j.items)], i + len(j.items)
+                except Exception as e:
+                    for j in take: j.error = e
+                for j in take: j.done = True
+        if job.error is not None: raise job.error
+        return job.result
+
 class Predictor:
     "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
     def __init__(self, runs, tta=1, device=None):
         self.runs = find_runs(runs)
         self.tasks = run_tasks(self.runs)
         self.models = [load_model(r, device) for r in self.runs]
-        self.tta, self.lock = tta, threading.Lock()   # one batch at a time: torch already uses every core
+        self.tta = tta
         self.faces = any(run_crop(cfg) == 'face' for _, cfg in self.models)
         if self.faces: default_detector()
+        self.batcher = MicroBatcher(self._predict)   # one batch at a time (torch already uses every core), merged
 
     def _crop(self, cfg, rgb, face):
         c = run_crop(cfg)
@@ -51,14 +83,16 @@ class Predictor:
         return box_fractions(face_crop_box(face, W, H, cfg['size'][0] / cfg['size'][1]), W, H)
 
     def predict(self, arrays):
-        "A result dict per RGB array (the photo in its original pixels)."
+        "A result dict per RGB array (the photo in its original pixels); concurrent calls are batched together."
+        return self.batcher(arrays)
+
+    def _predict(self, arrays):
         faces = [default_detector()(a) for a in arrays] if self.faces else [None] * len(arrays)
         probs = []
-        with self.lock:
-            for (model, cfg), task in zip(self.models, self.tasks):
-                crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
-                imgs = ArrayImages([crop_resize(a, tuple(cfg['size']), c) for a, c in zip(arrays, crops)])
-                probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
+        for (model, cfg), task in zip(self.models, self.tasks):
+            crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
+            imgs = ArrayImages([crop_resize(a, tuple(cfg['size']), c) for a, c in zip(arrays, crops)])
+            probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
         if self.tasks[0] == 'all': p18 = soft_vote([p for _, p, _ in probs])
         else:
             per = {t: soft_vote([p for u, p, _ in probs if u == t]) for t in ('mask', 'gender', 'age')}
