@@ -19,10 +19,10 @@ LESSONS = {
     'same-label CutMix p 0.7': {'cutmix': 0.7},
     'mixup among >=60, p 0.5': {'mixup_old': 0.5},
     'ordinal age head': {'age_head': 'ordinal'},
-    'regression age head': {'age_head': 'regression'},
     'boundary drop 28-29, 57-59': {'drop_boundary': True},
     'old from 58': {'old_from': 58},
     'val-as-train (--full), same time': {'full': True, 'epochs_scale': 0.45},
+    'regression age head': {'age_head': 'regression'},
     'batch size 64': {'bs': 64},
 }
 # name -> predict options changed, applied to each seed's baseline model (no training)
@@ -80,15 +80,16 @@ def run_lessons(root, out, fit=None, lessons=None, seeds=(0, 1, 2), predict_less
 def lessons_table(runs, baseline=None):
     """Per lesson: seeds, mean valid F1, mean and std of the eval Private macro F1, the mean paired delta against the
     baseline (same seed) and its std, and the verdict: 'better'/'worse' only when |delta| exceeds the larger of the
-    delta's std and the baseline's spread."""
+    delta's std and the baseline's spread; a lesson run on one seed says so."""
     runs = pd.DataFrame(runs)
     baseline = baseline or runs['lesson'].iloc[0]
     base = runs[runs.lesson == baseline].set_index('seed')['private']
     rows = []
     for name, g in runs.groupby('lesson', sort=False):
         d = g.set_index('seed')['private'] - base.reindex(g['seed']).values
-        spread = max(float(d.std(ddof=1)) if len(d) > 1 else np.nan, float(base.std(ddof=1)) if len(base) > 1 else np.nan)
+        spread = np.nanmax([float(d.std(ddof=1)) if len(d) > 1 else np.nan, float(base.std(ddof=1)) if len(base) > 1 else np.nan])
         verdict = '' if name == baseline else ('better' if d.mean() > spread else 'worse' if d.mean() < -spread else 'within noise')
+        if name != baseline and len(d) < 2: verdict += ' (1 seed)'   # judged against the baseline's spread only
         rows.append({'lesson': name, 'seeds': len(g), 'valid_f1': g.valid_f1.mean(), 'private_mean': g.private.mean(),
                      'private_std': g.private.std(ddof=1) if len(g) > 1 else np.nan, 'delta': d.mean(),
                      'delta_std': d.std(ddof=1) if len(d) > 1 else np.nan, 'verdict': verdict,
