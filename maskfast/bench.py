@@ -17,7 +17,7 @@ def main(
     precision: str = 'auto',   # auto | fp32 | bf16 | fp16
     workers: int = 0,          # DataLoader worker processes for the maskfast loader
     serve: str = None,         # instead: the prediction service's latency and throughput, serving this run folder
-    tta: int = 1,              # with --serve: the service's test-time views (its default, 1 = + flip)
+    tta: int = 0,              # with --serve: the service's test-time views (its default, 0 = off)
 ):
     "Print a speed table and, last, `ratio end_to_end/model_only=X.XX loader_speedup=Y.YY` (or the service's numbers)."
     if serve:

@@ -10,7 +10,7 @@ def main(
     runs: Annotated[str, 'run folders or k-fold parents, soft-voted (default: the newest under runs/)', {'nargs': '*', 'opt': False}] = None,
     host: str = '127.0.0.1',   # address to bind (127.0.0.1: this machine only; 0.0.0.0 for others to reach it)
     port: int = 8000,          # port
-    tta: int = 1,              # extra test-time views, as predict (0 = off, the fastest)
+    tta: int = 0,              # extra test-time views as predict's --tta (0: off; flip TTA measured no gain, 2x the cost)
     max_mb: float = 10,        # largest upload accepted, in MB
 ):
     "Serve POST /predict, POST /predict/batch, GET / (upload page) and GET /health."

@@ -100,12 +100,15 @@ def test_review_page_decisions_resume_and_two_tabs(kfold, tmp_path):
 def served(trained):
     with server('maskfast.serve', trained['run_dir'], '--max-mb', '0.2') as url: yield url
 
-def test_serve_json_and_bad_input(twin, served, tmp_path):
+def test_serve_json_and_bad_input(twin, trained, served, tmp_path):
     photo = next((twin / 'eval' / 'images').glob('*.jpg'))
     r = httpx.post(served + '/predict', files={'file': (photo.name, photo.read_bytes(), 'image/jpeg')})
     j = r.json()
     assert r.status_code == 200 and set(j) >= {'class', 'mask', 'gender', 'age', 'probs'} and len(j['probs']) == 18
     assert abs(sum(j['probs']) - 1) < 1e-3 and j['class'] == int(np.argmax(j['probs']))
+    from maskfast.infer.submission import ensemble_probs                      # the run's own preprocessing, as predict's
+    ref = ensemble_probs([trained['run_dir']], [photo], 'images', 0, 'soft', cache=False)[0][0]
+    assert np.allclose(j['probs'], ref / ref.sum(), atol=0.01)   # bf16 on either side
     bad = {'garbage': dict(files={'file': ('x.jpg', b'not an image at all', 'image/jpeg')}),
            'truncated': dict(files={'file': ('t.jpg', photo.read_bytes()[:2000], 'image/jpeg')}),
            'empty body': dict(), 'wrong field': dict(files={'photo': ('x.jpg', photo.read_bytes(), 'image/jpeg')}),

@@ -73,7 +73,7 @@ BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('end_to_
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))
 
-def run_serve_bench(runs, photos, n=200, clients=4, batch=32, tta=1):
+def run_serve_bench(runs, photos, n=200, clients=4, batch=32, tta=0):
     """Speed of `python -m maskfast.serve RUNS` started as a separate process on a free local port: single-photo
     latency p50/p95 (sequential requests), throughput with `clients` concurrent clients, and through the batch
     endpoint (`batch` photos a request). `photos`: image files sent (their bytes are read once)."""

@@ -66,7 +66,7 @@ class MicroBatcher:
 
 class Predictor:
     "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
-    def __init__(self, runs, tta=1, device=None):
+    def __init__(self, runs, tta=0, device=None):
         self.runs = find_runs(runs)
         self.tasks = run_tasks(self.runs)
         self.models = [load_model(r, device) for r in self.runs]

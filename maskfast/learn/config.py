@@ -73,7 +73,7 @@ def crop_value(s):
 @dataclass
 class FitConfig(Config):
     "Every option of `python -m maskfast.fit` (and of `maskfast.learn.train.fit_run`)."
-    recipe: str = option('default', 'a named recipe or a recipe YAML file, filled in under the options given here', 'recipe')
+    recipe: str = option('default', 'a named recipe (default, cpu-fast, best, ai4-winner) or a recipe YAML file, filled in under the options given here', 'recipe')
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
     size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32)', 'data', type=int, nargs=2, metavar=('H', 'W'))

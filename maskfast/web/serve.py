@@ -39,7 +39,7 @@ async def _read_uploads(request, field, max_bytes):
         out.append((f.filename, data))
     return out
 
-def serve_app(runs, tta=1, max_bytes=MAX_BYTES, device=None):
+def serve_app(runs, tta=0, max_bytes=MAX_BYTES, device=None):
     "The FastAPI app serving `runs` (loaded once, soft-voted like predict)."
     pred = Predictor(runs, tta=tta, device=device)
     app = FastAPI(title='maskfast', docs_url=None, redoc_url=None)
