@@ -7,7 +7,7 @@ NBS = Path(__file__).parent.parent / 'nbs'
 TINY = "PEOPLE, EVAL_PEOPLE, SEED = 30, 6, 1\nOUT, FIGS = 'runs/nb', 'figs'\n"
 PARAMS = {
     '00_quickstart': TINY + "SIZE, BS, EPOCHS, ARCH, HEAD = (64, 32), 32, 1, 'resnet18', 'multi'\nPRECISION = 'fp32'\nLR_ITS = 10",
-    '01_lessons': TINY + "FIT = dict(epochs=1, size=(64, 32), bs=16, lr=1e-3, quiet=True, precision='fp32')\nSEEDS, N_LESSONS, MAIN = (0, 1), 3, 2\nCEILING_PEOPLE = 3000",
+    '01_lessons': TINY + "FIT = dict(epochs=1, size=(64, 32), bs=16, lr=1e-3, quiet=True, precision='fp32')\nSEEDS, N_LESSONS, MAIN, SKIP = (0, 1), 3, 2, ()\nCEILING_PEOPLE = 3000",
     '02_gradcam': TINY + "FIT = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, precision='fp32')",
     '03_custom_data': TINY + "REAL = None\nFIT = dict(size=(64, 32), bs=16, epochs=1, lr=1e-3, quiet=True, precision='fp32')",
 }
