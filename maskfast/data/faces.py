@@ -4,7 +4,7 @@ downloaded and nothing beyond OpenCV and numpy is needed. It runs on a copy scal
 one large face) and keeps the most confident face. Boxes are cached per file list, keyed by file size and mtime like
 the image cache, so a second run does not detect again."""
 __all__ = ['FaceDetectorError', 'FaceDetector', 'face_boxes', 'face_crop_box', 'face_crops', 'fit_aspect', 'box_fractions',
-           'draw_box', 'default_detector', 'face_crop_of']
+           'draw_box', 'default_detector', 'CENTRE_BOX', 'face_fractions', 'face_crop_of']
 
 import hashlib, os, sys, time, types
 from multiprocessing import Pool
@@ -119,6 +119,12 @@ def box_fractions(box, img_w, img_h):
     x0, y0, x1, y1 = box
     return (x0 / img_w, y0 / img_h, x1 / img_w, y1 / img_h)
 
+CENTRE_BOX = (0.075, 0.075, 0.925, 0.925)   # the centre 0.85 crop, where no face is found anywhere
+
+def face_fractions(face, img_w, img_h, size, scale=2.0, lift=0.1):
+    "The face-centred crop (`face_crop_box`) for a model input of `size` (H, W), as fractions of the image."
+    return box_fractions(face_crop_box(face, img_w, img_h, size[0] / size[1], scale, lift), img_w, img_h)
+
 def draw_box(rgb, box, color=(255, 140, 0)):
     "A copy of the image with the box drawn (for overlays), or the image itself when box is None."
     import cv2
@@ -133,14 +139,11 @@ def face_crops(files, size, fallback=None, scale=2.0, lift=0.1, workers=None, pr
     take `fallback`, by default the median crop of the files that have one (the usual face position and scale, so
     every crop shows a face at about the same size), or the centre 0.85 crop when no file has a face."""
     boxes = face_boxes(files, cache_dir, workers=workers, progress=progress, verbose=verbose)
-    aspect = size[0] / size[1]
-    crops = [None] * len(boxes)
-    for i, r in enumerate(boxes.itertuples()):
-        if np.isfinite(r.score):
-            crops[i] = box_fractions(face_crop_box((r.x0, r.y0, r.x1, r.y1), r.img_w, r.img_h, aspect, scale, lift), r.img_w, r.img_h)
+    crops = [face_fractions((r.x0, r.y0, r.x1, r.y1), r.img_w, r.img_h, size, scale, lift) if np.isfinite(r.score) else None
+             for r in boxes.itertuples()]
     found = [c for c in crops if c is not None]
     if fallback is None:
-        fallback = tuple(float(v) for v in np.median(found, 0)) if found else (0.075, 0.075, 0.925, 0.925)
+        fallback = tuple(float(v) for v in np.median(found, 0)) if found else CENTRE_BOX
         if not found and verbose: print('notice: no face found in any image: every image takes the centre crop')
     fallback = tuple(round(float(v), 4) for v in fallback)
     return [c if c is not None else fallback for c in crops], fallback
@@ -155,5 +158,5 @@ def face_crop_of(rgb, size, fallback=None, scale=2.0, lift=0.1):
     "The face-centred crop box (fractions) of one RGB image, as `face_crops` makes them; `fallback` when no face is found."
     H, W = rgb.shape[:2]
     b = default_detector()(rgb)
-    if b is None: return tuple(fallback) if fallback is not None else (0.075, 0.075, 0.925, 0.925)
-    return box_fractions(face_crop_box(b, W, H, size[0] / size[1], scale, lift), W, H)
+    if b is None: return tuple(fallback) if fallback is not None else CENTRE_BOX
+    return face_fractions(b, W, H, size, scale, lift)

@@ -1,8 +1,9 @@
 """Batched prediction from the image cache with test-time augmentation, and soft / hard voting of several models."""
-__all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'norm_stats', 'combine_tasks']
+__all__ = ['predict_cache', 'soft_vote', 'hard_vote', 'norm_stats', 'combine_tasks', 'vote_runs']
 
 import numpy as np, torch
 from ..data.augment import train_aug
+from ..data.labels import TASK_NAMES
 from ..data.loader import normalize_u8
 from ..data.progress import progress as show_progress
 from ..learn.callbacks import pick_precision
@@ -84,3 +85,12 @@ def combine_tasks(task_probs):
     "18-class probabilities p(m, g, a) = p(m) p(g) p(a) from one probability array per task {'mask', 'gender', 'age'}."
     pm, pg, pa = task_probs['mask'], task_probs['gender'], task_probs['age']
     return (pm[:, :, None, None] * pg[:, None, :, None] * pa[:, None, None, :]).reshape(len(pm), 18)
+
+def vote_runs(probs_list, tasks, weights=None, vote='soft'):
+    """18-class probabilities from each run's probabilities: 18-class runs (`tasks` all 'all') voted together;
+    single-task runs voted within their task, then combined as p(mask) p(gender) p(age)."""
+    w = [1.0] * len(probs_list) if weights is None else list(weights)
+    voted = soft_vote if vote == 'soft' else hard_vote
+    if tasks[0] == 'all': return voted(probs_list, w)
+    per = {t: voted([p for p, u in zip(probs_list, tasks) if u == t], [x for x, u in zip(w, tasks) if u == t]) for t in TASK_NAMES}
+    return combine_tasks({t: v / v.sum(1, keepdims=True) for t, v in per.items()})

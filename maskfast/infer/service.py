@@ -5,10 +5,10 @@ __all__ = ['ImageError', 'decode_image', 'ArrayImages', 'MicroBatcher', 'Predict
 import io, threading
 import numpy as np
 from ..data.cache import crop_resize, crop_pixels
-from ..data.faces import default_detector, face_crop_box, box_fractions
+from ..data.faces import default_detector, face_fractions, CENTRE_BOX
 from ..data.labels import MASKS, GENDERS, AGES, decode
 from ..learn.runs import find_runs, load_model, run_crop
-from .predict import predict_cache, soft_vote, combine_tasks
+from .predict import predict_cache, vote_runs
 from .submission import run_tasks
 
 class ImageError(ValueError):
@@ -79,8 +79,7 @@ class Predictor:
         c = run_crop(cfg)
         if c != 'face': return c
         H, W = rgb.shape[:2]
-        if face is None: return tuple(cfg.get('face_fallback') or (0.075, 0.075, 0.925, 0.925))
-        return box_fractions(face_crop_box(face, W, H, cfg['size'][0] / cfg['size'][1]), W, H)
+        return face_fractions(face, W, H, cfg['size']) if face is not None else tuple(cfg.get('face_fallback') or CENTRE_BOX)
 
     def predict(self, arrays):
         "A result dict per RGB array (the photo in its original pixels); concurrent calls are batched together."
@@ -93,10 +92,7 @@ class Predictor:
             crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
             imgs = ArrayImages([crop_resize(a, tuple(cfg['size']), c) for a, c in zip(arrays, crops)])
             probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
-        if self.tasks[0] == 'all': p18 = soft_vote([p for _, p, _ in probs])
-        else:
-            per = {t: soft_vote([p for u, p, _ in probs if u == t]) for t in ('mask', 'gender', 'age')}
-            p18 = combine_tasks({t: v / v.sum(1, keepdims=True) for t, v in per.items()})
+        p18 = vote_runs([p for _, p, _ in probs], self.tasks)
         out = []
         for i, (a, f) in enumerate(zip(arrays, faces)):
             p = p18[i] / p18[i].sum(); c = int(p.argmax()); m, g, ag = decode(c)

@@ -6,7 +6,7 @@ import json, os
 from pathlib import Path
 import pandas as pd
 from .persons import person_consistency, photo_groups
-from .predict import predict_cache, soft_vote, hard_vote, combine_tasks
+from .predict import predict_cache, vote_runs
 from ..data.cache import open_images
 from ..data.labels import MASKS, GENDERS, AGES, TASK_NAMES, decode
 from ..data.layout import read_eval, IMAGE_EXTS
@@ -55,11 +55,7 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
         if isinstance(p, tuple): p, feats = p
         probs.append(p)
     w = [_run_weight(r) for r in runs] if weighted else [1.0] * len(runs)
-    def voted(ps, ws): return soft_vote(ps, ws) if vote == 'soft' else hard_vote(ps, ws)
-    if tasks[0] == 'all': combined = voted(probs, w)
-    else:
-        per = {t: voted([p for p, u in zip(probs, tasks) if u == t], [x for x, u in zip(w, tasks) if u == t]) for t in TASK_NAMES}
-        combined = combine_tasks({t: v / v.sum(1, keepdims=True) for t, v in per.items()})
+    combined = vote_runs(probs, tasks, w, vote)
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
