@@ -89,7 +89,8 @@ def run_serve_bench(runs, photos, n=200, clients=4, batch=32, tta=0):
         for _ in range(600):
             try:
                 if httpx.get(url + '/health', timeout=1).status_code == 200: break
-            except httpx.HTTPError: time.sleep(0.2)
+            except httpx.HTTPError: pass
+            time.sleep(0.2)
         with httpx.Client(timeout=60) as c:
             def one(i): r = c.post(url + '/predict', files={'file': ('p.jpg', data[i % len(data)], 'image/jpeg')}); r.raise_for_status()
             for i in range(10): one(i)                                   # warm-up
