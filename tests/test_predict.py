@@ -128,3 +128,14 @@ def test_views_in_one_batch_equal_views_one_at_a_time(twin, trained):
         bs = 6 * (1 + tta)
         assert np.allclose(predict_cache(model, cfg, cache, tta=tta, bs=bs, precision='fp32'),
                            predict_cache(model, cfg, cache, tta=tta, bs=bs - 1, precision='fp32'), atol=1e-5)
+
+def test_predict_eval_returns_the_groups_it_voted_over(twin, trained):
+    from maskfast.data.labels import decode
+    sub, probs, images, groups = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False,
+                                              consistency=True, group_by='features', return_cache=True)
+    assert len(groups) == len(sub) == len(images.index) and len(set(groups)) < len(groups)
+    _, g, a = decode(sub['ans'].values)
+    for grp in set(groups):        # one gender and one age per group of photos: the vote used these groups
+        members = groups == grp
+        assert len(set(g[members])) == 1 and len(set(a[members])) == 1
+    assert predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, return_cache=True)[3] is None

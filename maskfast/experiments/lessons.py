@@ -6,7 +6,7 @@ __all__ = ['LESSONS', 'PREDICT_LESSONS', 'run_lessons', 'lessons_table', 'plot_l
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
-from ..infer.persons import grouping_ari, photo_groups
+from ..infer.persons import grouping_ari
 from ..infer.submission import predict_eval, score_submission
 from ..learn.train import fit_run
 
@@ -24,6 +24,7 @@ LESSONS = {
     'val-as-train (--full), same time': {'full': True, 'epochs_scale': 0.45},
     'regression age head': {'age_head': 'regression'},
     'batch size 64': {'bs': 64},
+    'lr 1e-2 (default: lr_find, floored at 3e-3)': {'lr': 1e-2},
 }
 # name -> predict options changed, applied to each seed's baseline model (no training)
 PREDICT_LESSONS = {
@@ -37,17 +38,13 @@ def _done(path):
 
 def _score(root, run, **kw):
     "Eval scores of a run on the twin's answer key, and the grouping purity (ARI) when photos are grouped."
-    sub, _, images = predict_eval([run], str(root), None, progress=False, return_cache=True, **kw)
+    sub, _, images, groups = predict_eval([run], str(root), None, progress=False, return_cache=True, **kw)
     sol = pd.read_csv(Path(root) / 'eval' / 'solution.csv')
     sc = score_submission(sub, sol)
     out = {'private': sc['Private']['f1'], 'all': sc['All']['f1'], **{f'f1_{k}': v for k, v in sc['tasks'].items()}}
-    if kw.get('consistency') and 'person' in sol:
-        feats = None
-        if kw.get('group_by') == 'features':
-            from ..infer.submission import ensemble_probs
-            feats = ensemble_probs([run], images.index['file'], 'eval', 0, features=True)[3]
+    if groups is not None and 'person' in sol:
         persons = sol.set_index('ImageID').loc[[Path(f).name for f in images.index['file']], 'person'].values
-        out['ari'] = grouping_ari(photo_groups(images, feats, kw.get('min_sim')), persons)
+        out['ari'] = grouping_ari(groups, persons)
     return out
 
 def run_lessons(root, out, fit=None, lessons=None, seeds=(0, 1, 2), predict_lessons=None):

@@ -38,7 +38,7 @@ def pseudo_rounds(data=None, rounds=2, threshold=0.9, out=None, **opts):
     for r in range(rounds + 1):
         rd = parent / f'round{r}'
         res = fit_run(fit_cfg.replace(data=data, out=str(rd)), extra=extra)
-        sub, probs, cache = predict_eval([rd], data, str(rd / 'submission.csv'), **pred.to_dict(), progress=False,
+        sub, probs, cache, _ = predict_eval([rd], data, str(rd / 'submission.csv'), **pred.to_dict(), progress=False,
                                          return_cache=True)   # eval images at this run's size
         n_added = 0 if extra is None else len(extra)
         extra = pseudo_items(info, probs, cache, threshold)

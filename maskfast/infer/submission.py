@@ -61,7 +61,8 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
                  min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs'):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
-    plus the eval images' cache (at the first run's size) with `return_cache`.
+    plus the eval images' cache (at the first run's size) and the photo groups (None without `consistency`) with
+    `return_cache`.
     `consistency` groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
     cosine similarity `min_sim`) and votes gender and age per group."""
     runs = [latest_run()] if not runs else runs
@@ -70,10 +71,11 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     feats = consistency and group_by == 'features'
     probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
-    if consistency: probs = person_consistency(probs, photo_groups(images, f[0] if f else None, min_sim))
+    groups = photo_groups(images, f[0] if f else None, min_sim) if consistency else None
+    if consistency: probs = person_consistency(probs, groups)
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}')
-    return (sub, probs, images) if return_cache else (sub, probs)
+    return (sub, probs, images, groups) if return_cache else (sub, probs)
 
 def _image_files(paths):
     files, skipped = [], []
