@@ -18,13 +18,11 @@ def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, res
     epoch_s = step_s * (n_train_batches + n_valid_batches / 5)
     return int(np.clip((budget_s - spent_s - reserve_s) // max(epoch_s, 1e-6), lo, hi)), epoch_s
 
-def warm_step_seconds(times):
-    """Median seconds per step over the second half of the step end `times`: the first fit of a process (lr_find) runs
+def warm_step_seconds(timer):
+    """A `BatchTimer`'s seconds per step over the later half of its steps: the first fit of a process (lr_find) runs
     its first ~30 steps up to 40% slower (warm-up; measured on 2 cores: lr_find median 0.274 s over all steps, its later
     half ~0.24 s, training 0.226 s), and timing them too planned ~15% of the budget away."""
-    d = np.diff(np.asarray(times, float)[len(times) // 2:])
-    if len(d) < 3: d = np.diff(np.asarray(times, float))
-    return float(np.median(d)) if len(d) else float('nan')
+    return timer.step_seconds(skip=len(timer.times) // 2)
 
 def valley_lr(lrs, losses, n_it):
     "fastai's `valley` suggestion on the recorded lr_find curve (its trimming), or 0 when too few finite points."
@@ -44,7 +42,7 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
     lrs, losses = np.array(learn.recorder.lrs, float), np.array([float(l) for l in learn.recorder.losses])
     if learn.precision == 'bf16' and not np.isfinite(losses[:max(3, len(losses) // 10)]).all():
         raise LowPrecisionDiverged('bf16 autocast gave NaN losses in lr_find')
-    step_s = warm_step_seconds(timer.times)
+    step_s = warm_step_seconds(timer)
     if lr is None:
         lo = 1e-4 if from_weights else 3e-3   # from scratch, valley is too timid (measured)
         lr = float(np.clip(valley_lr(lrs, losses, n_it), lo, 1e-2))
