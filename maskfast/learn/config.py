@@ -127,6 +127,8 @@ class FitConfig(Config):
     keep_best: int = option(1, 'best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)', 'training')
     full: bool = option(False, 'after the fold run, train again on all people (val-as-train) with its lr and epochs into '
                         'RUN/full, which predict then uses; the budget is shared between the two', 'training')
+    train_all: bool = option(False, 'val-as-train in one fit: train on every person from the start with the planned lr and '
+                             'epochs, keep the last epoch; the validation fold still reports, but is no hold-out', 'training')
     # output
     out: str = option(None, 'run folder (default: runs/run-<timestamp>)', 'output')
     wandb: bool = option(False, 'log to Weights & Biases (offline without an account)', 'output')
@@ -138,6 +140,8 @@ class FitConfig(Config):
         self.crop = crop_value(self.crop)
         if self.crop_box is not None: self.crop_box = tuple(float(v) for v in self.crop_box)
         self.fold = str(self.fold)
+        if self.train_all and self.full: raise ValueError('--train-all already trains on every person; --full (a second fit on them) is redundant: pass one')
+        if self.train_all and self.fold == 'all': raise ValueError("--train-all trains on every person: --fold all would train the same model k times; pass one")
         super().__post_init__()
 
 def config_parser(*classes, prog=None, description=None, defaults=None, extra=()):

@@ -64,6 +64,7 @@ def refit_all_people(run_dir, extra=None):
 def _fit_one(cfg, state, extra, resume, all_people=False):
     "One fit into cfg.out (see `fit_run`); `all_people` trains on the validation people too and keeps the last epoch."
     t0 = time.time()
+    all_people = all_people or cfg.train_all
     init_distributed()
     main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
