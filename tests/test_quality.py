@@ -82,6 +82,26 @@ def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, monkeypat
     full_args = __import__('yaml').safe_load((tmp_path / 'r' / 'full' / 'args.yaml').read_text())
     assert full_args['run']['lr'] == res['lr'] and full_args['run']['epochs'] == res['epochs'] and not full_args['full']
 
+def test_train_all_trains_on_every_person_in_one_fit(twin, tmp_path, monkeypatch):
+    import maskfast.learn.train as train_mod
+    from maskfast.learn.checkpoints import load_checkpoint
+    from maskfast.learn.config import FitConfig
+    from maskfast.infer.review import oof_predictions
+    seen = []
+    orig = train_mod.mask_dataloaders
+    def spy(df, caches, tr, va, **kw): seen.append((set(df.folder.values[tr]), set(df.folder.values[va]))); return orig(df, caches, tr, va, **kw)
+    monkeypatch.setattr(train_mod, 'mask_dataloaders', spy)
+    res = train_mod.fit_run(data=str(twin), out=str(tmp_path / 'a'), train_all=True, **{**TINY, 'epochs': 2})
+    [(tr, va)] = seen                                             # one fit, no refit
+    assert va and va < tr and tr == set(pd.read_csv(twin / 'train' / 'train.csv').path)
+    assert res['holdout'] is False and 'full_run' not in res and res['epochs_run'] == 2
+    best = torch.load(tmp_path / 'a' / 'model.pth', weights_only=True)
+    last = load_checkpoint(tmp_path / 'a' / 'last.pth')['model']    # the last epoch is the model, nothing selected
+    assert all(torch.equal(best[k], last[k]) for k in best)
+    with pytest.raises(ValueError, match='not out of fold'): oof_predictions(tmp_path / 'a')
+    for bad in (dict(full=True), dict(fold='all'), dict(patience=2)):
+        with pytest.raises(ValueError, match='train-all'): FitConfig(train_all=True, **bad)
+
 def test_recipes_fill_options_and_flags_override():
     from maskfast.learn.recipes import recipe_config, RECIPES
     from maskfast import fit as fit_cli

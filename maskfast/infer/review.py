@@ -4,7 +4,7 @@ incorrect_mask <-> normal swap per photo (a folder's two photos, scored together
 that `fit --label-fixes` reads, appended under a file lock, one line each, never rewritten."""
 __all__ = ['REVIEW_KINDS', 'AGE_OF_GROUP', 'oof_predictions', 'rank_label_issues', 'FixesFile']
 
-import fcntl, os, warnings
+import fcntl, json, os, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from ..data.labels import GENDERS, AGES, MASKS, decode
@@ -18,13 +18,21 @@ def oof_predictions(run):
     a k-fold parent (`fit --fold all`: out-of-fold predictions for every image) or a single run (its validation
     people only)."""
     run = Path(run)
-    folds = sorted(p.parent for p in run.glob('*/valid_preds.csv'))
+    folds = sorted(p.parent for p in run.glob('*/valid_preds.csv') if _held_out(p.parent))   # not a --full refit
+    if not folds and not _held_out(run):
+        raise ValueError(f'{run} trained on its validation people (--train-all or a --full refit): its predictions are not out of '
+                         'fold; review the fold run, or a k-fold parent from python -m maskfast.fit --fold all')
     if folds: parts, complete = [read_valid_preds(f)[0] for f in folds], True
     elif (run / 'valid_preds.csv').exists(): parts, complete = [read_valid_preds(run)[0]], False
     else: raise FileNotFoundError(f'{run} has no valid_preds.csv: train with python -m maskfast.fit --fold all (or name a run folder)')
     df = pd.concat(parts, ignore_index=True)
     if 'p17' not in df: raise ValueError(f'{run}: review needs 18-class runs, not single-task ones')
     return df, complete
+
+def _held_out(run):
+    "Whether a run's validation people were held out of its training (result.json's `holdout`; older runs: yes)."
+    f = Path(run) / 'result.json'
+    return not f.exists() or json.loads(f.read_text()).get('holdout', True)
 
 def _task_probs(p18):
     "(mask, gender, age) marginal probabilities of 18-class probabilities."

@@ -142,6 +142,7 @@ class FitConfig(Config):
         self.fold = str(self.fold)
         if self.train_all and self.full: raise ValueError('--train-all already trains on every person; --full (a second fit on them) is redundant: pass one')
         if self.train_all and self.fold == 'all': raise ValueError("--train-all trains on every person: --fold all would train the same model k times; pass one")
+        if self.train_all and self.patience: raise ValueError('--patience stops on the validation fold, which --train-all trains on: drop one of them')
         super().__post_init__()
 
 def config_parser(*classes, prog=None, description=None, defaults=None, extra=()):

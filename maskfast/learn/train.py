@@ -109,10 +109,11 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     if not main: close_distributed(); return res
     res.update(evaluate_run(learn, dls, run_dir, cfg, state, df.iloc[va], probs))
     res['seconds'] = round(time.time() - t0, 1)
+    res['holdout'] = not all_people
     (run_dir / 'result.json').write_text(pd.Series(res).to_json(indent=1))
     tasks = ' '.join(f'{t} {res["f1_" + t]:.3f}' for t in ('mask', 'gender', 'age') if 'f1_' + t in res)
     print(f'valid {"macro F1" if cfg.task == "all" else cfg.task + " macro F1"} {res["f1"]:.4f} ({tasks}) '
-          f'in {res["seconds"]:.0f}s -> {run_dir}')
+          f'in {res["seconds"]:.0f}s -> {run_dir}' + ('\n(the validation people were trained on: not a hold-out score)' if all_people else ''))
     close_distributed()
     return res
 
