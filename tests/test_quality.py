@@ -60,6 +60,16 @@ def test_age_heads_learn_from_the_age(age_head):
     else: sure[:, 0], sure[:, 1] = (torch.tensor([20., 45., 62.]) - 39) / 12, -2.
     assert list(age_group_probs(sure, age_head).argmax(1)) == [0, 1, 2]
 
+def test_gaussian_age_loss_keeps_squared_error_sized_gradients():
+    from maskfast.learn.age_heads import GaussianAgeLoss
+    age = torch.tensor([20., 45., 60., -1.])                            # the last one's age is unknown: left out
+    for log_s in (-6., 0., 2.):                                         # a tiny, a unit and a wide spread
+        out = torch.tensor([[1.5, log_s]] * 4, requires_grad=True)
+        GaussianAgeLoss()(out, age).backward()
+        g, err = out.grad[:3, 0], (1.5 - (age[:3] - 39) / 12).clamp(-1, 1) / 3   # Huber's gradient, whatever the spread
+        assert torch.isfinite(out.grad).all() and out.grad[3].abs().sum() == 0 and out.grad.abs().max() <= 3 + 1e-6   # |var - err^2| <= 9 an item
+        assert torch.allclose(g, err, atol=1e-5)                          # plain NLL: err / var, ~140x at the floor
+
 def test_ordinal_fit_and_predict(twin, tmp_path):
     from maskfast.learn.train import fit_run
     from maskfast.infer.submission import predict_eval
@@ -81,6 +91,9 @@ def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, monkeypat
     assert res['full_run'] == str(tmp_path / 'r' / 'full') and find_runs([tmp_path / 'r']) == [tmp_path / 'r' / 'full']
     full_args = __import__('yaml').safe_load((tmp_path / 'r' / 'full' / 'args.yaml').read_text())
     assert full_args['run']['lr'] == res['lr'] and full_args['run']['epochs'] == res['epochs'] and not full_args['full']
+    from maskfast.infer.review import oof_predictions
+    oof, complete = oof_predictions(tmp_path / 'r')              # the fold run's held-out predictions, not the refit's
+    assert not complete and set(oof.person) == fold_va
 
 def test_train_all_trains_on_every_person_in_one_fit(twin, tmp_path, monkeypatch):
     import maskfast.learn.train as train_mod

@@ -9,6 +9,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 AGE_THRESHOLDS = torch.arange(19, 61)          # P(age >= t), the ordinal head's 42 outputs
 AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2}
 _MEAN, _SCALE = 39.0, 12.0                     # the regression head works on (age - 39) / 12
+_LOG_S_MIN, _LOG_S_MAX = -2.48, 0.7            # its spread is 1 to 24 years: log(1 / 12), log(2)
 
 def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
     "(N, 3) probabilities of the age groups <young_below, between, >=old_from from an age head's outputs."
@@ -19,7 +20,7 @@ def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
         p_mid = s[:, young_below - 19]
         p_old = torch.minimum(s[:, min(old_from, 60) - 19], p_mid)        # keep P(>= old) <= P(>= 30)
     elif age_head == 'regression':
-        mu, sigma = logits[:, 0] * _SCALE + _MEAN, torch.exp(logits[:, 1]).clamp(0.05, 10) * _SCALE
+        mu, sigma = logits[:, 0] * _SCALE + _MEAN, torch.exp(logits[:, 1].clamp(_LOG_S_MIN, _LOG_S_MAX)) * _SCALE
         normal = torch.distributions.Normal(mu, sigma)
         p_mid = 1 - normal.cdf(torch.full_like(mu, young_below - 0.5))     # ages are whole years
         p_old = 1 - normal.cdf(torch.full_like(mu, old_from - 0.5))
@@ -35,10 +36,17 @@ class OrdinalAgeLoss(nn.Module):
         return F.binary_cross_entropy_with_logits(logits[known].float(), target)
 
 class GaussianAgeLoss(nn.Module):
-    "Gaussian negative log-likelihood of the true age under the head's mean and spread; unknown ages (< 0) left out."
+    """The regression head's loss: a Huber loss (delta 1, on (age - 39) / 12) for the mean, so that its gradient is
+    bounded like a cross-entropy head's, plus the Gaussian negative log-likelihood of the (detached) error for the
+    spread, weighted by the detached variance (beta-NLL, beta = 1). Plain Gaussian NLL on both divides the mean's
+    gradient by the variance: as soon as the spread shrinks it swamps the backbone the three heads share (measured:
+    default fit on 900 people, loss 113 at epoch 0, mask F1 0.53 after 20 epochs). The spread stays within 1 to 24 years.
+    Unknown ages (< 0) are left out."""
     def forward(self, logits, age):
         age = age.view(-1).float(); known = age >= 0
         if not known.any(): return logits.sum() * 0
-        z, log_s = logits[known, 0].float(), logits[known, 1].float().clamp(-3, 2.3)
+        z, log_s = logits[known, 0].float(), logits[known, 1].float().clamp(_LOG_S_MIN, _LOG_S_MAX)
         t = (age[known] - _MEAN) / _SCALE
-        return (0.5 * ((t - z) / log_s.exp()) ** 2 + log_s).mean()
+        err = (t - z).detach().clamp(-3, 3)
+        spread = (2 * log_s).exp().detach() * (0.5 * (err / log_s.exp()) ** 2 + log_s)
+        return (F.huber_loss(z, t, reduction='none', delta=1.0) + spread).mean()
