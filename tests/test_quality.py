@@ -78,15 +78,20 @@ def test_ordinal_fit_and_predict(twin, tmp_path):
     _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False)
     assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
 
-def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, monkeypatch):
+@pytest.fixture
+def splits_seen(monkeypatch):
+    "The (training folders, validation folders) of every DataLoaders that fit builds, in order."
     import maskfast.learn.train as train_mod
-    from maskfast.learn.runs import find_runs
-    seen = []
-    orig = train_mod.mask_dataloaders
+    seen, orig = [], train_mod.mask_dataloaders
     def spy(df, caches, tr, va, **kw): seen.append((set(df.folder.values[tr]), set(df.folder.values[va]))); return orig(df, caches, tr, va, **kw)
     monkeypatch.setattr(train_mod, 'mask_dataloaders', spy)
-    res = train_mod.fit_run(data=str(twin), out=str(tmp_path / 'r'), full=True, **TINY)
-    (fold_tr, fold_va), (full_tr, _) = seen
+    return seen
+
+def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, splits_seen):
+    from maskfast.learn.train import fit_run
+    from maskfast.learn.runs import find_runs
+    res = fit_run(data=str(twin), out=str(tmp_path / 'r'), full=True, **TINY)
+    (fold_tr, fold_va), (full_tr, _) = splits_seen
     assert not fold_tr & fold_va and full_tr == fold_tr | fold_va == set(pd.read_csv(twin / 'train' / 'train.csv').path)
     assert res['full_run'] == str(tmp_path / 'r' / 'full') and find_runs([tmp_path / 'r']) == [tmp_path / 'r' / 'full']
     full_args = __import__('yaml').safe_load((tmp_path / 'r' / 'full' / 'args.yaml').read_text())
@@ -95,17 +100,13 @@ def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, monkeypat
     oof, complete = oof_predictions(tmp_path / 'r')              # the fold run's held-out predictions, not the refit's
     assert not complete and set(oof.person) == fold_va
 
-def test_train_all_trains_on_every_person_in_one_fit(twin, tmp_path, monkeypatch):
-    import maskfast.learn.train as train_mod
+def test_train_all_trains_on_every_person_in_one_fit(twin, tmp_path, splits_seen):
+    from maskfast.learn.train import fit_run
     from maskfast.learn.checkpoints import load_checkpoint
     from maskfast.learn.config import FitConfig
     from maskfast.infer.review import oof_predictions
-    seen = []
-    orig = train_mod.mask_dataloaders
-    def spy(df, caches, tr, va, **kw): seen.append((set(df.folder.values[tr]), set(df.folder.values[va]))); return orig(df, caches, tr, va, **kw)
-    monkeypatch.setattr(train_mod, 'mask_dataloaders', spy)
-    res = train_mod.fit_run(data=str(twin), out=str(tmp_path / 'a'), train_all=True, **{**TINY, 'epochs': 2})
-    [(tr, va)] = seen                                             # one fit, no refit
+    res = fit_run(data=str(twin), out=str(tmp_path / 'a'), train_all=True, **{**TINY, 'epochs': 2})
+    [(tr, va)] = splits_seen                                             # one fit, no refit
     assert va and va < tr and tr == set(pd.read_csv(twin / 'train' / 'train.csv').path)
     assert res['holdout'] is False and 'full_run' not in res and res['epochs_run'] == 2
     best = torch.load(tmp_path / 'a' / 'model.pth', weights_only=True)

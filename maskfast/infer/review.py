@@ -4,11 +4,11 @@ incorrect_mask <-> normal swap per photo (a folder's two photos, scored together
 that `fit --label-fixes` reads, appended under a file lock, one line each, never rewritten."""
 __all__ = ['REVIEW_KINDS', 'AGE_OF_GROUP', 'oof_predictions', 'rank_label_issues', 'FixesFile']
 
-import fcntl, json, os, warnings
+import fcntl, os, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from ..data.labels import GENDERS, AGES, MASKS, decode
-from ..learn.runs import read_valid_preds
+from ..learn.runs import read_valid_preds, read_result
 
 REVIEW_KINDS = ('gender', 'age', 'mask_swap')
 AGE_OF_GROUP = {0: 25, 1: 45, 2: 60}    # the age a 'set age group' decision writes (60: the >=60 class at any old_from)
@@ -31,8 +31,7 @@ def oof_predictions(run):
 
 def _held_out(run):
     "Whether a run's validation people were held out of its training (result.json's `holdout`; older runs: yes)."
-    f = Path(run) / 'result.json'
-    return not f.exists() or json.loads(f.read_text()).get('holdout', True)
+    return read_result(run).get('holdout', True)
 
 def _task_probs(p18):
     "(mask, gender, age) marginal probabilities of 18-class probabilities."

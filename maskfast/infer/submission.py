@@ -11,7 +11,7 @@ from ..data.cache import open_images
 from ..data.labels import MASKS, GENDERS, AGES, TASK_NAMES, decode
 from ..data.layout import read_eval, IMAGE_EXTS
 from ..learn.metrics import macro_f1, task_f1
-from ..learn.runs import find_runs, load_model, run_data, run_crop
+from ..learn.runs import find_runs, load_model, read_result, run_data, run_crop
 
 class SubmissionError(ValueError):
     "A submission file that cannot be scored; the message says what is wrong."
@@ -23,9 +23,7 @@ def latest_run(root='runs'):
     if not cands: raise FileNotFoundError(f'no finished run under {root}/; train one with python -m maskfast.fit or name RUN_DIR')
     return cands[-1]
 
-def _run_weight(run):
-    f = Path(run) / 'result.json'
-    return json.loads(f.read_text()).get('f1', 1.0) if f.exists() else 1.0
+def _run_weight(run): return read_result(run).get('f1', 1.0)
 
 def run_tasks(runs):
     """The task of each run (from model.json): all 'all', or single-task runs covering mask, gender and age; a mix of

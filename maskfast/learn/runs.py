@@ -1,6 +1,6 @@
 """The run folder: args.yaml, history.csv, model.pth + model.json, plots, report.txt, valid_preds.csv; one writer, one reader."""
 __all__ = ['versions', 'new_run_dir', 'write_args', 'read_args', 'read_config', 'write_model', 'load_model',
-           'write_valid_preds', 'read_valid_preds', 'find_runs', 'run_data', 'run_crop']
+           'write_valid_preds', 'read_valid_preds', 'read_result', 'find_runs', 'run_data', 'run_crop']
 
 import datetime, json
 from pathlib import Path
@@ -89,6 +89,11 @@ def read_valid_preds(run_dir):
     "(frame, probs) of RUN_DIR/valid_preds.csv."
     df = pd.read_csv(Path(run_dir) / 'valid_preds.csv')
     return df, df[[c for c in df.columns if c[0] == 'p' and c[1:].isdigit()]].values
+
+def read_result(run_dir):
+    "RUN/result.json's scores and facts as a dict ({} for a run without one, e.g. one still training)."
+    f = Path(run_dir) / 'result.json'
+    return json.loads(f.read_text()) if f.exists() else {}
 
 def find_runs(paths):
     """Expand run folders and k-fold parents (folders whose sub-folders hold model.json) into run folders; a run with
