@@ -135,3 +135,38 @@ def test_no_cache_trains_the_same(twin, tmp_path):
     b = fit_run(data=str(twin), out=str(tmp_path / 'c'), **kw)
     ha, hb = pd.read_csv(tmp_path / 'nc' / 'history.csv'), pd.read_csv(tmp_path / 'c' / 'history.csv')
     assert np.allclose(ha.train_loss, hb.train_loss) and np.allclose(ha.valid_loss, hb.valid_loss) and a['f1'] == b['f1']
+
+def test_progressive_resize_scales_the_first_epochs_only(twin, tmp_path, monkeypatch):
+    from fastai.callback.core import Callback
+    from fastai.learner import Learner
+    seen = []
+    class RecordShape(Callback):
+        order = 50   # after ProgressiveResize and channels_last, what the model gets
+        def before_batch(self):
+            if not hasattr(self.learn, 'lr_finder'): seen.append((self.epoch, self.training, tuple(self.xb[0].shape[-2:])))
+    orig = Learner.fit
+    def fit(self, *a, **k):
+        with self.added_cbs(RecordShape()): return orig(self, *a, **k)
+    monkeypatch.setattr(Learner, 'fit', fit)
+    fit_run(data=str(twin), out=str(tmp_path / 'p'), **{**TINY, 'size': (64, 64), 'epochs': 3}, progressive=0.5, progressive_scale=0.5)
+    train = {(e, s) for e, t, s in seen if t}
+    assert train == {(0, (32, 32)), (1, (32, 32)), (2, (64, 64))}         # round(0.5 * 3) = 2 small epochs, then full size
+    assert {s for e, t, s in seen if not t} == {(64, 64)}                  # validation (and get_preds) at the full size
+    assert len(pd.read_csv(tmp_path / 'p' / 'history.csv')) == 3 and load_model(tmp_path / 'p')[1]['size'] == [64, 64]
+
+def test_progressive_plan_times_the_small_steps(twin, tmp_path, capsys):
+    from maskfast.learn.budget import plan_epochs, progressive_epochs
+    from maskfast.learn.callbacks import small_size
+    from maskfast.learn.config import FitConfig
+    full = plan_epochs(420, 30, 0.25, 200, 120)
+    half = plan_epochs(420, 30, 0.25, 200, 120, small_step_s=0.125, share=0.5)
+    assert half[1] == pytest.approx(0.5 * (0.125 * 200 + 0.25 * 24) + 0.5 * 0.25 * 224) and half[0] > full[0]
+    assert [progressive_epochs(0.5, 3), progressive_epochs(0.9, 2), progressive_epochs(0, 10), progressive_epochs(0.5, 24)] == [2, 1, 0, 12]
+    assert small_size((128, 96), 0.75) == (96, 72) and small_size((64, 32), 0.5) == (32, 32)
+    for bad in (dict(progressive=1.0), dict(progressive=-0.1), dict(progressive=0.5, progressive_scale=1.0)):
+        with pytest.raises(ValueError, match='progressive'): FitConfig(**bad)
+    # a budget-planned fit times the small steps in a second, short lr_find and says how many epochs are small
+    fit_run(data=str(twin), out=str(tmp_path / 'b'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=1, progressive=0.5)
+    out = capsys.readouterr().out
+    assert 'the first 1 at 48x32' in out and 'img/s)' in out
+    assert yaml.safe_load((tmp_path / 'b' / 'args.yaml').read_text())['run']['epochs'] == 2

@@ -1,9 +1,9 @@
 """The time budget: lr_find picks the learning rate and measures the step time that sizes the epochs to the budget."""
-__all__ = ['check_size', 'plan_epochs', 'warm_step_seconds', 'valley_lr', 'plan_lr_and_epochs']
+__all__ = ['check_size', 'plan_epochs', 'progressive_epochs', 'warm_step_seconds', 'valley_lr', 'plan_lr_and_epochs']
 
 import time
 import numpy as np, torch
-from .callbacks import BatchTimer, LowPrecisionDiverged
+from .callbacks import BatchTimer, LowPrecisionDiverged, ProgressiveResize
 from .distrib import is_main, world_size, broadcast_object
 
 def check_size(size, multiple=32):
@@ -12,11 +12,19 @@ def check_size(size, multiple=32):
     if new != tuple(size): print(f'notice: --size {size[0]} {size[1]} is not divisible by {multiple}; using {new[0]} {new[1]}')
     return new
 
-def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40):
-    """Epochs that fit the remaining time budget from measured seconds per train step. A validation batch costs about
-    1/5 of a training step (measured: inference 611 img/s vs training 115 img/s, resnet18 128x96 on 2 cores)."""
+def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40,
+                small_step_s=None, share=0.):
+    """(epochs, mean seconds an epoch) that fit the remaining time budget from measured seconds per train step. A
+    validation batch costs about 1/5 of a training step (measured: inference 611 img/s vs training 115 img/s, resnet18
+    128x96 on 2 cores). Progressive resizing: a `share` of the epochs train at `small_step_s` a step (valid at full size)."""
     epoch_s = step_s * (n_train_batches + n_valid_batches / 5)
+    if share and small_step_s:
+        epoch_s = share * (small_step_s * n_train_batches + step_s * n_valid_batches / 5) + (1 - share) * epoch_s
     return int(np.clip((budget_s - spent_s - reserve_s) // max(epoch_s, 1e-6), lo, hi)), epoch_s
+
+def progressive_epochs(share, epochs):
+    "How many of `epochs` train on the small input under progressive resizing: the `share`, rounded, the last one never."
+    return int(min(round(share * epochs), max(epochs - 1, 0))) if share else 0
 
 def warm_step_seconds(timer):
     """A `BatchTimer`'s seconds per step over the later half of its steps: the first fit of a process (lr_find) runs
@@ -32,9 +40,11 @@ def valley_lr(lrs, losses, n_it):
     if ok.sum() < 5: return 0.
     return valley(torch.tensor(lrs[ok]), torch.tensor(losses[ok]), n_it)[0]
 
-def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, lr_png=None, quiet=False):
+def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, lr_png=None, quiet=False, progressive=None):
     """(lr, epochs): lr_find chooses the learning rate when `lr` is None (floored at 3e-3 from scratch, 1e-4 from
-    weights) and its step time sizes the epochs to `budget` seconds since `t0` when `epochs` is 0. Rank 0 decides."""
+    weights) and its step time sizes the epochs to `budget` seconds since `t0` when `epochs` is 0. Rank 0 decides.
+    `progressive` = (share, small size): a share of the epochs trains on the small input, whose steps are timed too
+    (16 more lr_find steps at a fixed lr; lr_find puts the weights back)."""
     n_it = 60 if lr is None else 10
     lr_kw = {} if lr is None else {'start_lr': lr / 100, 'end_lr': lr}
     timer = BatchTimer()
@@ -51,7 +61,18 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
             learn.recorder.plot_lr_find(); plt.axvline(lr, color='red', ls='--', label=f'chosen {lr:.1e}')
             plt.legend(); plt.gcf().savefig(lr_png, dpi=80); plt.close('all')
     if not epochs:
+        share, small = progressive or (0., None)
+        small_step_s = _small_step_seconds(learn, lr, small) if share else None
         n_tr, n_va = (-(-len(dl) // world_size()) for dl in (dls.train, dls.valid))   # each rank runs its share of the batches
-        epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va)
-        if not quiet: print(f'budget {budget:.0f}s: {epochs} epochs of ~{epoch_s:.0f}s (measured {1 / step_s * dls.bs:.0f} img/s)')
+        epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share)
+        if not quiet: print(f'budget {budget:.0f}s: {epochs} epochs of ~{epoch_s:.0f}s (measured {1 / step_s * dls.bs:.0f} img/s' +
+                            (f'; the first {progressive_epochs(share, epochs)} at {small[0]}x{small[1]}: {1 / small_step_s * dls.bs:.0f} img/s)'
+                             if share else ')'))
     return broadcast_object((float(lr), int(epochs)))
+
+def _small_step_seconds(learn, lr, size, n_it=16):
+    "Seconds per training step on inputs scaled to `size`, timed over the later half of `n_it` lr_find steps at lr/100."
+    timer = BatchTimer()
+    with learn.added_cbs([timer, ProgressiveResize(size, always=True)]):
+        learn.lr_find(start_lr=lr / 100, end_lr=lr / 100, num_it=n_it, stop_div=False, show_plot=False, suggest_funcs=())
+    return warm_step_seconds(timer)

@@ -1,6 +1,6 @@
 """Callbacks: CPU bf16 autocast, channels_last, a batch timer for the time budget, early stopping (resume-aware)."""
 __all__ = ['unwrap', 'skipped', 'EarlyStop', 'BatchTimer', 'LowPrecisionDiverged', 'CPUAutocast', 'ChannelsLastMemory', 'pick_precision',
-           'EpochLines']
+           'EpochLines', 'ProgressiveResize', 'small_size']
 
 import time
 from pathlib import Path
@@ -71,6 +71,24 @@ class ChannelsLastMemory(Callback):
     order = 9
     def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
     def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+
+def small_size(size, scale):
+    "The (H, W) of progressive resizing's first epochs: `size` times `scale`, each side a multiple of 8 (at least 32)."
+    return tuple(max(32, int(round(s * scale / 8)) * 8) for s in size)
+
+class ProgressiveResize(Callback):
+    """Progressive resizing: the training batches of the first `epochs` epochs of a fit are scaled down to `size` (H, W)
+    (antialiased bilinear, on the normalised batch); later epochs and every validation batch keep the input size.
+    Skips lr_find unless `always` (then every training batch: to time the small steps)."""
+    order = ChannelsLastMemory.order - 1
+    def __init__(self, size, epochs=0, always=False): store_attr(); self.size = tuple(int(s) for s in size)
+    def before_batch(self):
+        if not self.training: return
+        if not self.always and (hasattr(self.learn, 'lr_finder') or self.epoch >= self.epochs): return
+        x = self.xb[0]
+        if x.ndim == 4 and tuple(x.shape[-2:]) != self.size:
+            x = torch.nn.functional.interpolate(x, size=self.size, mode='bilinear', antialias=True, align_corners=False)
+            self.learn.xb = (x, *self.xb[1:])
 
 class EarlyStop(EarlyStoppingCallback):
     """fastai's early stopping on `monitor`, skipping the epochs a resumed run skips; it runs after the epoch's

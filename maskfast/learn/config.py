@@ -117,6 +117,9 @@ class FitConfig(Config):
     bs: int = option(32, 'batch size (per process)', 'training')
     epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
     budget: float = option(420., 'seconds for the whole fit when --epochs 0', 'training')
+    progressive: float = option(0., 'progressive resizing: the share of the epochs (the first ones) trained on inputs scaled '
+                                'by --progressive-scale, faster; the rest and validation at --size (0 = off)', 'training')
+    progressive_scale: float = option(0.75, 'scale of the first epochs\' inputs under --progressive (sides rounded to multiples of 8)', 'training')
     lr: float = option(None, "max learning rate; default: lr_find's suggestion", 'training')
     wd: float = option(None, 'weight decay (fastai default when unset)', 'training')
     precision: str = option('auto', 'auto (fp16 on CUDA, bf16 on CPUs that have it) | fp32 | bf16 | fp16', 'training',
@@ -140,6 +143,8 @@ class FitConfig(Config):
         self.crop = crop_value(self.crop)
         if self.crop_box is not None: self.crop_box = tuple(float(v) for v in self.crop_box)
         self.fold = str(self.fold)
+        if not 0 <= self.progressive < 1: raise ValueError(f'--progressive {self.progressive} is a share of the epochs: 0 (off) up to, not including, 1')
+        if not 0 < self.progressive_scale < 1: raise ValueError(f'--progressive-scale {self.progressive_scale} must lie between 0 and 1 (a smaller input first)')
         if self.train_all and self.full: raise ValueError('--train-all already trains on every person; --full (a second fit on them) is redundant: pass one')
         if self.train_all and self.fold == 'all': raise ValueError("--train-all trains on every person: --fold all would train the same model k times; pass one")
         if self.train_all and self.patience: raise ValueError('--patience stops on the validation fold, which --train-all trains on: drop one of them')

@@ -5,8 +5,8 @@ import hashlib, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
-from .budget import check_size, plan_lr_and_epochs
-from .callbacks import LowPrecisionDiverged
+from .budget import check_size, plan_lr_and_epochs, progressive_epochs
+from .callbacks import LowPrecisionDiverged, ProgressiveResize, small_size
 from .checkpoints import resume_from
 from .config import FitConfig, RunState, image_crop
 from .recipes import recipe_config
@@ -143,21 +143,24 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
     distributed context when launched with several processes. Decisions are rank 0's, broadcast to every rank.
     Returns (learn, validation probabilities, the state with lr/epochs/precision)."""
     main, loaders = is_main(), list(dls.loaders)
+    small = small_size(state.size, cfg.progressive_scale) if cfg.progressive else None
     try:
         with distributed(learn):
             start_epoch = resume_from(learn, run_dir) if resume else 0
             lr, epochs = (state.lr, state.epochs) if resume else (cfg.lr, cfg.epochs)
             if not resume and (lr is None or not epochs):
                 lr, epochs = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
-                                                run_dir / 'lr_find.png', cfg.quiet)
+                                                run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small))
             state = state.replace(lr=lr, epochs=epochs, precision=learn.precision)
             if main and not resume: write_args(run_dir, cfg, state)
             what = f'{cfg.head} head' if cfg.task == 'all' else f'{cfg.task} task alone'
-            if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}) lr={lr:.2e} '
-                                    f'for {epochs} epochs -> {run_dir}')
-            if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
-                learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
-            else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
+            n_small = progressive_epochs(cfg.progressive, epochs)
+            if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}) lr={lr:.2e} for {epochs} epochs'
+                                    + (f' (the first {n_small} at {small[0]}x{small[1]})' if n_small else '') + f' -> {run_dir}')
+            with learn.added_cbs([ProgressiveResize(small, n_small)] if n_small else []):
+                if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
+                    learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
+                else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
             probs, _ = learn.get_preds(dl=dls.valid)   # every rank: get_preds gathers across ranks
     finally: dls.loaders[:] = loaders   # an exception inside fit leaves them wrapped
     return learn, probs, state
