@@ -7,8 +7,8 @@ from .infer.pseudo import pseudo_rounds
 from .learn.config import FitConfig, config_parser, parse_cli
 
 def parser():
-    "The command line, generated from the three configs; each round's fit budget defaults to 180 s here."
-    return config_parser(PseudoConfig, PredictConfig, FitConfig, prog='python -m maskfast.pseudo', defaults={'budget': 180.},
+    "The command line, generated from the three configs; each round's fit budget defaults to 180 s here, and its validation fold is held out."
+    return config_parser(PseudoConfig, PredictConfig, FitConfig, prog='python -m maskfast.pseudo', defaults={'budget': 180., 'train_all': False},
                          description='Train, pseudo-label the eval set, retrain; print the per-round table and write the final submission.',
                          extra=[(('--out',), dict(help='parent folder (default: runs/pseudo-<timestamp>)'))])
 

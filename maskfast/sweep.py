@@ -7,7 +7,7 @@ from .learn.config import FitConfig, config_parser, parse_cli, split_options
 
 def parser():
     "The command line: the sweep's own options, then every fit option (fixed for all trials when given)."
-    return config_parser(SweepConfig, FitConfig, prog='python -m maskfast.sweep', defaults={'budget': 120.},
+    return config_parser(SweepConfig, FitConfig, prog='python -m maskfast.sweep', defaults={'budget': 120., 'train_all': False},
                          description='Search fit options with optuna; write trials.csv, plots and best_recipe.yaml.',
                          extra=[(('--out',), dict(required=True, metavar='DIR', help='sweep folder: study.db, trial folders, '
                                                   'trials.csv, plots, best_recipe.yaml (the same DIR continues the study)'))])

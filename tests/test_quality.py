@@ -100,21 +100,35 @@ def test_full_trains_on_all_people_and_predict_uses_it(twin, tmp_path, splits_se
     oof, complete = oof_predictions(tmp_path / 'r')              # the fold run's held-out predictions, not the refit's
     assert not complete and set(oof.person) == fold_va
 
-def test_train_all_trains_on_every_person_in_one_fit(twin, tmp_path, splits_seen):
+def test_train_all_is_the_default_single_fold_fit(twin, tmp_path, splits_seen, capsys):
     from maskfast.learn.train import fit_run
     from maskfast.learn.checkpoints import load_checkpoint
-    from maskfast.learn.config import FitConfig
+    from maskfast.learn.config import FitConfig, parse_cli
     from maskfast.infer.review import oof_predictions
-    res = fit_run(data=str(twin), out=str(tmp_path / 'a'), train_all=True, **{**TINY, 'epochs': 2})
+    from maskfast import fit as fit_cli, sweep as sweep_cli, pseudo as pseudo_cli
+    res = fit_run(data=str(twin), out=str(tmp_path / 'a'), **{**TINY, 'epochs': 2, 'quiet': False})   # no train_all given
     [(tr, va)] = splits_seen                                             # one fit, no refit
     assert va and va < tr and tr == set(pd.read_csv(twin / 'train' / 'train.csv').path)
     assert res['holdout'] is False and 'full_run' not in res and res['epochs_run'] == 2
+    assert f'val-as-train: training on all 40 people, the {len(va)} of validation fold 0 included' in capsys.readouterr().out
     best = torch.load(tmp_path / 'a' / 'model.pth', weights_only=True)
     last = load_checkpoint(tmp_path / 'a' / 'last.pth')['model']    # the last epoch is the model, nothing selected
     assert all(torch.equal(best[k], last[k]) for k in best)
     with pytest.raises(ValueError, match='not out of fold'): oof_predictions(tmp_path / 'a')
-    for bad in (dict(full=True), dict(fold='all'), dict(patience=2)):
-        with pytest.raises(ValueError, match='train-all'): FitConfig(train_all=True, **bad)
+    fit_run(data=str(twin), out=str(tmp_path / 'h'), train_all=False, **TINY)      # --no-train-all: a hold-out again
+    (tr2, va2) = splits_seen[1]
+    assert va2 == va and not tr2 & va2 and json.loads((tmp_path / 'h' / 'result.json').read_text())['holdout'] is True
+    assert len(oof_predictions(tmp_path / 'h')[0]) > 0
+    # the options that need a hold-out switch it off by themselves; the command lines say which way they lean
+    assert FitConfig().train_all and not FitConfig(train_all=False).train_all
+    for need, why in ((dict(full=True), '--full'), (dict(fold='all'), '--fold all'), (dict(patience=2), '--patience'),
+                      (dict(keep_best=3), '--keep-best > 1'), (dict(split='image'), '--split image')):
+        cfg = FitConfig(**need)
+        assert not cfg.train_all and cfg.holdout_needed() == why and not cfg.replace(fold='1').train_all
+    assert parse_cli(fit_cli.parser(), ['--no-train-all']) == {'train_all': False}
+    assert parse_cli(sweep_cli.parser(), ['--out', 'x', '--train-all'])['train_all'] is True   # a sweep and pseudo rounds hold out
+    assert parse_cli(pseudo_cli.parser(), ['--train-all'])['train_all'] is True
+    assert not FitConfig.from_dict({'arch': 'resnet18'}, notice=lambda m: None).train_all   # an args.yaml from before the option
 
 def test_recipes_fill_options_and_flags_override():
     from maskfast.learn.recipes import recipe_config, RECIPES

@@ -1,5 +1,5 @@
 "Recipes (named or from a file, explicit options win) and optuna sweeps (SQLite study, continued, killed)."
-import os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 import pandas as pd, pytest, yaml
 from maskfast.learn.recipes import recipe_config, recipe_options, write_recipe
 from maskfast import fit as fit_cli
@@ -18,8 +18,8 @@ def test_recipe_file_under_explicit_options(tmp_path):
 
 ARGS = ['--epochs', '1', '--size', '64', '32', '--bs', '16', '--folds', '4', '--precision', 'fp32', '--quiet', '--lr', '1e-3']
 
-def _sweep(twin, out, trials, wait=True):
-    cmd = [sys.executable, '-m', 'maskfast.sweep', '--data', str(twin), '--trials', str(trials), '--out', str(out), *ARGS]
+def _sweep(twin, out, trials, wait=True, extra=()):
+    cmd = [sys.executable, '-m', 'maskfast.sweep', '--data', str(twin), '--trials', str(trials), '--out', str(out), *ARGS, *extra]
     env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
     if wait: return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -34,14 +34,17 @@ def test_sweep_writes_study_trials_plots_best_recipe_and_continues(twin, tmp_pat
     assert len(t) == 2 and (t.state == 'COMPLETE').all() and t.valid_f1.between(0, 1).all()
     assert 'size' not in t.columns and {'weighted', 'loss', 'aug', 'old_from', 'head'} <= set(t.columns)   # typed: fixed
     assert all((out / f'trial{i:03d}' / 'model.pth').exists() for i in t.number)
+    assert all(json.loads((out / f'trial{i:03d}' / 'result.json').read_text())['holdout'] for i in t.number)   # scored on a hold-out
     assert (out / 'history.png').stat().st_size > 1000 and (out / 'importance.png').stat().st_size > 1000
     best = yaml.safe_load((out / 'best_recipe.yaml').read_text())
-    assert best['size'] == [64, 32] and best['loss'] == t.loc[t.valid_f1.idxmax(), 'loss']
+    assert best['size'] == [64, 32] and 'train_all' not in best and best['loss'] == t.loc[t.valid_f1.idxmax(), 'loss']
     cfg = recipe_config(recipe=str(out / 'best_recipe.yaml'))
     assert cfg.head == t.loc[t.valid_f1.idxmax(), 'head']
     r = _sweep(twin, out, 3)                                   # the same DIR continues the study
     assert r.returncode == 0 and '2 finished trial(s)' in r.stdout and 'trial 3 of 3' in r.stdout, r.stdout[-2000:]
     assert len(pd.read_csv(out / 'trials.csv')) == 3
+    r = _sweep(twin, out, 3, extra=['--train-all'])
+    assert r.returncode != 0 and 'leaves none' in r.stderr
 
 def test_killed_sweep_loses_only_the_running_trial(twin, tmp_path):
     pytest.importorskip('optuna', reason="the 'sweep' extra is not installed: pip install -e '.[sweep]'")

@@ -64,6 +64,7 @@ def test_multi_head_fold_all(twin, tmp_path):
     assert json.loads((tmp_path / 'k' / 'oof.json').read_text())['oof_f1'] == pytest.approx(res['oof_f1'])
     a, b = (pd.read_csv(tmp_path / 'k' / f'fold{i}' / 'valid_preds.csv') for i in (0, 1))
     assert not set(a.person) & set(b.person)
+    assert all(json.loads((tmp_path / 'k' / f'fold{i}' / 'result.json').read_text())['holdout'] for i in (0, 1))  # no val-as-train
 
 def test_wandb_offline(twin, tmp_path, monkeypatch):
     pytest.importorskip('wandb', reason="the 'wandb' extra is not installed: pip install -e '.[wandb]'")

@@ -91,6 +91,8 @@ def run_sweep(out, sweep=None, fit=None, wandb=False):
     trial shares (a dict, as typed; those also in the space are fixed, not searched). Returns the study."""
     import optuna
     sweep, fit = sweep or SweepConfig(), dict(fit or {})
+    if fit.get('train_all'): raise ValueError('a sweep ranks its trials on their hold-out fold: --train-all (val-as-train) leaves none')
+    fit['train_all'] = False   # every trial holds its validation fold out, whatever the default
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     space = load_space(sweep.space, fixed=fit)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -120,7 +122,7 @@ def run_sweep(out, sweep=None, fit=None, wandb=False):
     _plots(study, out)
     try: best = study.best_trial
     except ValueError: print('no trial finished yet: no best recipe'); return study
-    opts = {**{k: v for k, v in fit.items() if k not in ('out', 'recipe', 'quiet', 'wandb', 'data')}, **suggest(_Fixed(best.params), space)}
+    opts = {**{k: v for k, v in fit.items() if k not in ('out', 'recipe', 'quiet', 'wandb', 'data', 'train_all')}, **suggest(_Fixed(best.params), space)}
     write_recipe(out / 'best_recipe.yaml', opts, f'best of study {sweep.study!r} in {out}: trial {best.number}, '
                                                  f'valid macro F1 {best.value:.4f}\nuse: python -m maskfast.fit --recipe {out / "best_recipe.yaml"}')
     print(f'best: trial {best.number}, valid macro F1 {best.value:.4f} -> {out / "best_recipe.yaml"}')

@@ -29,6 +29,7 @@ def pseudo_rounds(data=None, rounds=2, threshold=0.9, out=None, **opts):
     options for its eval predictions (`cache` goes to both). Writes RUN/args.yaml, RUN/round{r}/, RUN/summary.csv
     and RUN/submission.csv."""
     fit_opts, pred_opts = split_options(opts, FitConfig, PredictConfig)
+    fit_opts.setdefault('train_all', False)   # rounds are compared on their validation fold: held out unless asked
     fit_cfg, pred = recipe_config(**fit_opts), PredictConfig(**pred_opts)
     if data is None: data = str(default_twin())
     parent = new_run_dir(out, prefix='pseudo')

@@ -20,8 +20,9 @@ def oof_predictions(run):
     run = Path(run)
     folds = sorted(p.parent for p in run.glob('*/valid_preds.csv') if _held_out(p.parent))   # not a --full refit
     if not folds and not _held_out(run):
-        raise ValueError(f'{run} trained on its validation people (--train-all or a --full refit): its predictions are not out of '
-                         'fold; review the fold run, or a k-fold parent from python -m maskfast.fit --fold all')
+        raise ValueError(f'{run} trained on its validation people (val-as-train, the default of a single-fold fit, or a --full refit): '
+                         'its predictions are not out of fold; review a k-fold parent from python -m maskfast.fit --fold all, '
+                         'or a run fitted with --no-train-all')
     if folds: parts, complete = [read_valid_preds(f)[0] for f in folds], True
     elif (run / 'valid_preds.csv').exists(): parts, complete = [read_valid_preds(run)[0]], False
     else: raise FileNotFoundError(f'{run} has no valid_preds.csv: train with python -m maskfast.fit --fold all (or name a run folder)')

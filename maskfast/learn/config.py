@@ -130,8 +130,11 @@ class FitConfig(Config):
     keep_best: int = option(1, 'best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)', 'training')
     full: bool = option(False, 'after the fold run, train again on all people (val-as-train) with its lr and epochs into '
                         'RUN/full, which predict then uses; the budget is shared between the two', 'training')
-    train_all: bool = option(False, 'val-as-train in one fit: train on every person from the start with the planned lr and '
-                             'epochs, keep the last epoch; the validation fold still reports, but is no hold-out', 'training')
+    train_all: bool = option(True, 'val-as-train in one fit (the default for a single-fold fit): train on every person from '
+                             'the start with the planned lr and epochs and keep the last epoch; the validation fold still '
+                             'reports, but is no hold-out. Off by itself under --fold all, --full, --patience, --keep-best > 1 '
+                             "and --split image, which need a hold-out", 'training',
+                             off='hold the validation fold out of training: a hold-out score, label review and early stopping')
     # output
     out: str = option(None, 'run folder (default: runs/run-<timestamp>)', 'output')
     wandb: bool = option(False, 'log to Weights & Biases (offline without an account)', 'output')
@@ -145,10 +148,19 @@ class FitConfig(Config):
         self.fold = str(self.fold)
         if not 0 <= self.progressive < 1: raise ValueError(f'--progressive {self.progressive} is a share of the epochs: 0 (off) up to, not including, 1')
         if not 0 < self.progressive_scale < 1: raise ValueError(f'--progressive-scale {self.progressive_scale} must lie between 0 and 1 (a smaller input first)')
-        if self.train_all and self.full: raise ValueError('--train-all already trains on every person; --full (a second fit on them) is redundant: pass one')
-        if self.train_all and self.fold == 'all': raise ValueError("--train-all trains on every person: --fold all would train the same model k times; pass one")
-        if self.train_all and self.patience: raise ValueError('--patience stops on the validation fold, which --train-all trains on: drop one of them')
+        if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
+
+    def holdout_needed(self):
+        "The options given that need the validation fold held out of training (so --train-all is off), as a phrase; '' if none."
+        why = [w for w, on in (('--fold all', self.fold == 'all'), ('--full', self.full), ('--patience', self.patience),
+                               ('--keep-best > 1', self.keep_best > 1), ('--split image', self.split == 'image')) if on]
+        return ', '.join(why)
+
+    @classmethod
+    def from_dict(cls, d, source='settings', notice=print):
+        "As `Config.from_dict`; a file from before --train-all (no `train_all` key) trained with a hold-out, and still does."
+        return super().from_dict({'train_all': False, **d}, source, notice)
 
 def config_parser(*classes, prog=None, description=None, defaults=None, extra=()):
     """An argparse parser with one option per field of the config `classes` (a name seen twice is added once). Every

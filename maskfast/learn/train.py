@@ -87,6 +87,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                            extra_targets=('age',) if cfg.age_head != 'class' else (),
                            mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
+    if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
     def make(precision):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
@@ -116,6 +117,14 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
           f'in {res["seconds"]:.0f}s -> {run_dir}' + ('\n(the validation people were trained on: not a hold-out score)' if all_people else ''))
     close_distributed()
     return res
+
+def _people_line(df, tr, va, cfg, all_people):
+    "Who trains: every person (val-as-train) or all but the hold-out fold, and why a hold-out was kept."
+    n_tr, n_va = df['folder'].iloc[tr].nunique(), df['folder'].iloc[va].nunique()
+    if all_people: return (f'val-as-train: training on all {n_tr} people, the {n_va} of validation fold {cfg.fold} included '
+                           '(its score is no hold-out; --no-train-all holds them out)')
+    why = cfg.holdout_needed()
+    return f'training on {n_tr} people, {n_va} held out for validation' + (f' (needed by {why})' if why else '')
 
 def _training_items(cfg, data, size, extra, all_people=False):
     """(items, image sources, train rows, valid rows, number of extra items): the split, boundary drop and extra items;
@@ -194,7 +203,7 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
 
 def fit_folds(config=None, **opts):
     "Train every fold (`folds` K, the budget shared) into RUN/fold{i}, then write the out-of-fold macro F1 to RUN/oof.json."
-    cfg = as_config(config, **opts)
+    cfg = as_config(config, **opts).replace(fold='all')   # every fold holds its people out (no val-as-train)
     parent = new_run_dir(cfg.out); k = int(cfg.folds)
     write_args(parent, cfg)
     results = [fit_run(cfg.replace(fold=str(i), out=str(parent / f'fold{i}'), budget=cfg.budget / k)) for i in range(k)]
