@@ -4,7 +4,7 @@ __all__ = ['ImageError', 'decode_image', 'ArrayImages', 'MicroBatcher', 'Predict
 
 import io, threading
 import numpy as np
-from ..data.cache import crop_resize, crop_pixels
+from ..data.cache import crop_resize, crop_pixels, load_image
 from ..data.faces import default_detector, face_fractions, CENTRE_BOX
 from ..data.labels import MASKS, GENDERS, AGES, decode
 from ..learn.runs import find_runs, load_model, run_crop
@@ -64,6 +64,11 @@ class MicroBatcher:
         if job.error is not None: raise job.error
         return job.result
 
+def _model_input(photo, array, size, crop):
+    "The model's input for one photo: from its bytes the way the cache decodes a file, else resized from the array."
+    if isinstance(photo, bytes): return load_image(io.BytesIO(photo), size, crop)
+    return crop_resize(array, size, crop)
+
 class Predictor:
     "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
     def __init__(self, runs, tta=0, device=None):
@@ -81,16 +86,18 @@ class Predictor:
         H, W = rgb.shape[:2]
         return face_fractions(face, W, H, cfg['size']) if face is not None else tuple(cfg.get('face_fallback') or CENTRE_BOX)
 
-    def predict(self, arrays):
-        "A result dict per RGB array (the photo in its original pixels); concurrent calls are batched together."
-        return self.batcher(arrays)
+    def predict(self, photos):
+        """A result dict per photo: its image file's bytes (decoded as training decoded it: JPEG draft mode, so the
+        service sees predict's pixels) or an RGB array in its original pixels. Concurrent calls are batched together."""
+        return self.batcher(photos)
 
-    def _predict(self, arrays):
+    def _predict(self, photos):
+        arrays = [decode_image(p) if isinstance(p, bytes) else p for p in photos]
         faces = [default_detector()(a) for a in arrays] if self.faces else [None] * len(arrays)
         probs = []
         for (model, cfg), task in zip(self.models, self.tasks):
             crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
-            imgs = ArrayImages([crop_resize(a, tuple(cfg['size']), c) for a, c in zip(arrays, crops)])
+            imgs = ArrayImages([_model_input(p, a, tuple(cfg['size']), c) for p, a, c in zip(photos, arrays, crops)])
             probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
         p18 = vote_runs([p for _, p, _ in probs], self.tasks)
         out = []
