@@ -1,8 +1,9 @@
 """Predicting single photos held in memory, as a service does: the runs loaded once, each photo prepared with each
 run's own crop (face-centred where the run crops faces), size and normalisation, the runs soft-voted like predict."""
-__all__ = ['ImageError', 'decode_image', 'ArrayImages', 'MicroBatcher', 'Predictor']
+__all__ = ['ImageError', 'decode_image', 'Photo', 'decode_photo', 'ArrayImages', 'MicroBatcher', 'Predictor']
 
 import io, threading
+from typing import NamedTuple
 import numpy as np
 from ..data.cache import crop_resize, crop_pixels, load_image
 from ..data.faces import default_detector, face_fractions, CENTRE_BOX
@@ -24,6 +25,15 @@ def decode_image(data, max_pixels=50_000_000):
             return np.asarray(im.convert('RGB'))
     except UnidentifiedImageError: raise ImageError('not an image (JPEG, PNG and the other formats Pillow reads are)') from None
     except (OSError, SyntaxError) as e: raise ImageError(f'truncated or corrupt image ({e})') from None
+
+class Photo(NamedTuple):
+    "An uploaded photo: its file's bytes (the model's input, decoded as the cache decodes files) and its full RGB array."
+    data: bytes
+    array: np.ndarray
+
+def decode_photo(data, max_pixels=50_000_000):
+    "A `Photo` of image bytes, decoded once for faces and boxes; bad data raises `ImageError` as `decode_image` does."
+    return Photo(data, decode_image(data, max_pixels))
 
 class ArrayImages:
     "The image-cache interface (`read`, `size`, `ok`) over arrays already prepared in memory."
@@ -64,10 +74,10 @@ class MicroBatcher:
         if job.error is not None: raise job.error
         return job.result
 
-def _model_input(photo, array, size, crop):
-    "The model's input for one photo: from its bytes the way the cache decodes a file, else resized from the array."
-    if isinstance(photo, bytes): return load_image(io.BytesIO(photo), size, crop)
-    return crop_resize(array, size, crop)
+def _model_input(photo, size, crop):
+    "The model's input for one photo: a `Photo` read from its bytes as the cache reads a file, an array resized directly."
+    if isinstance(photo, Photo): return load_image(io.BytesIO(photo.data), size, crop)
+    return crop_resize(photo, size, crop)
 
 class Predictor:
     "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
@@ -87,17 +97,17 @@ class Predictor:
         return face_fractions(face, W, H, cfg['size']) if face is not None else tuple(cfg.get('face_fallback') or CENTRE_BOX)
 
     def predict(self, photos):
-        """A result dict per photo: its image file's bytes (decoded as training decoded it: JPEG draft mode, so the
-        service sees predict's pixels) or an RGB array in its original pixels. Concurrent calls are batched together."""
+        """A result dict per photo: a `Photo` (`decode_photo` of the file's bytes: the model reads them as training did,
+        JPEG draft mode included) or an RGB array in its original pixels. Concurrent calls are batched together."""
         return self.batcher(photos)
 
     def _predict(self, photos):
-        arrays = [decode_image(p) if isinstance(p, bytes) else p for p in photos]
+        arrays = [p.array if isinstance(p, Photo) else p for p in photos]
         faces = [default_detector()(a) for a in arrays] if self.faces else [None] * len(arrays)
         probs = []
         for (model, cfg), task in zip(self.models, self.tasks):
             crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
-            imgs = ArrayImages([_model_input(p, a, tuple(cfg['size']), c) for p, a, c in zip(photos, arrays, crops)])
+            imgs = ArrayImages([_model_input(p, tuple(cfg['size']), c) for p, c in zip(photos, crops)])
             probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
         p18 = vote_runs([p for _, p, _ in probs], self.tasks)
         out = []

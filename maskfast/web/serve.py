@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from ..infer.service import Predictor, decode_image, ImageError
+from ..infer.service import Predictor, decode_photo, ImageError
 
 MAX_BYTES = 10 * 2**20
 STATIC = Path(__file__).parent / 'static'
@@ -58,9 +58,9 @@ def serve_app(runs, tta=0, max_bytes=MAX_BYTES, device=None):
         up = await _read_uploads(request, 'file', max_bytes)
         if isinstance(up, JSONResponse): return up
         if len(up) > 1: return JSONResponse({'error': 'one photo per request here; POST several to /predict/batch as "files"'}, 400)
-        try: decode_image(up[0][1])                                # checked here, so that bad input answers 400
+        try: photo = decode_photo(up[0][1])
         except ImageError as e: return JSONResponse({'error': f'{up[0][0]}: {e}'}, 400)
-        return (await run_in_threadpool(pred.predict, [up[0][1]]))[0]   # the event loop stays free (health, uploads)
+        return (await run_in_threadpool(pred.predict, [photo]))[0]   # the event loop stays free (health, uploads)
 
     @app.post('/predict/batch')
     async def predict_batch(request: Request):
@@ -68,7 +68,7 @@ def serve_app(runs, tta=0, max_bytes=MAX_BYTES, device=None):
         if isinstance(up, JSONResponse): return up
         imgs, out = [], []
         for name, data in up:
-            try: decode_image(data); imgs.append((name, data))
+            try: imgs.append((name, decode_photo(data)))
             except ImageError as e: out.append({'file': name, 'error': str(e)})
         res = await run_in_threadpool(pred.predict, [a for _, a in imgs]) if imgs else []
         return {'results': [{'file': n, **r} for (n, _), r in zip(imgs, res)] + out}
