@@ -139,3 +139,41 @@ def test_predict_eval_returns_the_groups_it_voted_over(twin, trained):
         members = groups == grp
         assert len(set(g[members])) == 1 and len(set(a[members])) == 1
     assert predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, return_cache=True)[3] is None
+
+def test_headroom_hand_cases():
+    from maskfast.experiments.headroom import weighted_decision, tune_class_weights, pool_persons, headroom
+    p = np.zeros((2, 18)); p[:, 1], p[:, 2] = 0.6, 0.4                  # mask wear, male: 30-59 over >=60
+    assert list(weighted_decision(p, np.ones(6))) == [1, 1]
+    assert list(weighted_decision(p, [1, 1, 2, 1, 1, 1])) == [2, 2]     # >=60 weighted x2: 0.8 > 0.6
+    # 18 classes, 2 photos each; the >=60 ones read as 30-59 at 0.6 / 0.4: argmax misses them, weights find them
+    y = np.repeat(np.arange(18), 2); q = np.full((36, 18), 1e-3); q[np.arange(36), y] = 1
+    old = y % 3 == 2; q[old, y[old]] = 0.4; q[old, y[old] - 1] = 0.6
+    w = tune_class_weights(q, y)
+    assert (w[[2, 5]] / w[[1, 4]] > 1.5).all() and (weighted_decision(q, w) == y).all() and not (q.argmax(1) == y).all()
+    # a person's two photos: one says female (0.9), one male (0.4 female); pooled both female, each keeps its mask
+    g = np.zeros((2, 18)); g[0, 6 * 0 + 3] = 0.9; g[0, 0] = 0.1; g[1, 6 * 2 + 3] = 0.4; g[1, 6 * 2 + 0] = 0.6
+    pooled = pool_persons(g, ['a', 'a'])
+    assert list(pooled.argmax(1)) == [3, 15] and np.allclose(pooled.sum(1), 1)
+    assert list(pool_persons(g, ['a', 'b']).argmax(1)) == [3, 12]      # apart, the second stays male
+    r = headroom(q, y, np.arange(36) // 2)
+    assert r['argmax'] < 1 and r['pooled_persons'] == r['argmax'] and set(r) == {'argmax', 'tuned_weights', 'argmax_same_halves', 'pooled_persons', 'gender_by_mask'}
+    assert r['gender_by_mask'] == {0: 1.0, 1: 1.0, 2: 1.0}              # the flips are all in age
+
+def test_headroom_of_a_run(twin, trained, tmp_path):
+    from maskfast.experiments.headroom import run_headroom
+    r = run_headroom(trained['run_dir'], str(twin), tta=0)
+    _, probs = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False)
+    sol = pd.read_csv(twin / 'eval' / 'solution.csv')
+    from sklearn.metrics import f1_score
+    m = pd.read_csv(twin / 'eval' / 'info.csv')[['ImageID']].merge(sol, on='ImageID')
+    assert r['argmax'] == pytest.approx(f1_score(m.ans, probs.argmax(1), average='macro', labels=range(18), zero_division=0))
+    assert all(0 <= v <= 1 for v in [*r.values()][:4]) and set(r['gender_by_mask']) == {0, 1, 2}
+    root = tmp_path / 'nokey'; shutil.copytree(twin / 'eval', root / 'eval')
+    sol.drop(columns='person').to_csv(root / 'eval' / 'solution.csv', index=False)
+    with pytest.raises(ValueError, match='person'): run_headroom(trained['run_dir'], str(root))
+    (root / 'eval' / 'solution.csv').unlink()
+    with pytest.raises(FileNotFoundError, match='solution.csv not found'): run_headroom(trained['run_dir'], str(root))
+    out = subprocess.run([sys.executable, '-m', 'maskfast.headroom', trained['run_dir'], '--data', str(twin), '--tta', '0'],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"argmax decision             macro F1 {r['argmax']:.4f}" in out.stdout and "pooled macro F1" in out.stdout and "by mask state  worn" in out.stdout

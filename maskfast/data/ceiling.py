@@ -4,7 +4,7 @@ lips, beard; greying, wrinkle count and darkness, skin tone) exactly, but not th
 which people were mislabelled. Its decision is learned on a large simulated population (a gradient-boosted
 classifier on the cues approximates the Bayes posterior) and scored on a fresh one with the eval set's make-up
 (7 photos a person: 5 worn masks, 1 incorrect, 1 without); the mask state is visible, so it is always right."""
-__all__ = ['person_cues', 'ideal_observer', 'twin_ceiling']
+__all__ = ['person_cues', 'ideal_observer', 'coordinate_weights', 'twin_ceiling']
 
 import numpy as np, pandas as pd
 from .labels import encode, age_group
@@ -47,14 +47,19 @@ def _macro_f1(y, preds):
     t, p = np.repeat(y, 7), np.asarray(preds).ravel()
     return float(f1_score(encode(m, t // 3, t % 3), encode(m, p // 3, p % 3), average='macro', labels=range(18), zero_division=0))
 
+def coordinate_weights(score, n=6, rounds=3, grid=None):
+    "Weights (n,) that maximise `score(w)`, one coordinate at a time over `grid` (0.25..8, geometric), `rounds` times."
+    grid = np.geomspace(0.25, 8, 31) if grid is None else grid
+    w = np.ones(n)
+    for _ in range(rounds):
+        for c in range(n):
+            def at(v): ww = w.copy(); ww[c] = v; return score(ww)
+            w[c] = max(grid, key=at)
+    return w
+
 def _tune(y, posts, rounds=3):
     "Per-class weights on the (gender, age) posteriors that maximise the 18-class macro F1 (coordinate search)."
-    w = np.ones(6)
-    for _ in range(rounds):
-        for c in range(6):
-            def score(v): ww = np.r_[w[:c], v, w[c + 1:]]; return _macro_f1(y, np.stack([(p * ww).argmax(1) for p in posts], 1))
-            w[c] = max(np.geomspace(0.25, 8, 31), key=score)
-    return w
+    return coordinate_weights(lambda w: _macro_f1(y, np.stack([(p * w).argmax(1) for p in posts], 1)), 6, rounds)
 
 def twin_ceiling(n_train=100_000, n_test=100_000, seed=0):
     """The ideal observer's scores on a fresh simulated population, per photo (each photo's visible cues: the ceiling)

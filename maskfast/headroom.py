@@ -1,0 +1,25 @@
+"""`python -m maskfast.headroom RUN --data ROOT`: how much a decision rule tuned for macro F1, or a perfect grouping of
+each person's photos, could add to a run's eval predictions (oracles that read an answer key naming each photo's
+person, as the twin's does; library: `maskfast.experiments.headroom`)."""
+__all__ = ['main']
+
+from fastcore.script import call_parse, CliError
+
+@call_parse
+def main(
+    run: str,           # a run folder or k-fold parent
+    data: str = None,   # competition root whose eval/solution.csv has a person column (default: the run's data)
+    tta: int = 1,       # extra test-time views, as predict's --tta
+    seed: int = 0,      # seed of the split of the eval persons into two halves
+):
+    "Macro F1 of the run's argmax, of tuned class weights (cross-half) and of pooling each true person's photos."
+    from .experiments.headroom import run_headroom
+    try: r = run_headroom(run, data, tta, seed)
+    except (ValueError, FileNotFoundError) as e: raise CliError(f'maskfast.headroom: {e}') from None
+    print(f"argmax decision             macro F1 {r['argmax']:.4f}")
+    print(f"class weights tuned for F1  macro F1 {r['tuned_weights']:.4f}  (argmax on the same halves {r['argmax_same_halves']:.4f}; "
+          "tuned on one half of the persons, scored on the other)")
+    print(f"each person's photos pooled macro F1 {r['pooled_persons']:.4f}  (the true persons: what perfect grouping could add)")
+    names = {0: 'worn', 1: 'incorrect', 2: 'none'}
+    print('gender macro F1 by mask state  ' + '  '.join(f'{names[m]} {v:.3f}' for m, v in r['gender_by_mask'].items()))
+    return r
