@@ -7,9 +7,8 @@ __all__ = ['weighted_decision', 'tune_class_weights', 'pool_persons', 'headroom'
 import numpy as np
 from functools import partial
 from ..data.ceiling import coordinate_weights
+from ..data.labels import decode
 from ..learn.metrics import macro_f1
-
-MASKS = (0, 1, 2)
 
 def _f18(y, pred):
     "18-class macro F1 over every class (a class absent from both counts as 0, as in the ceiling)."
@@ -48,7 +47,8 @@ def headroom(probs, y, persons, seed=0):
     tuned = [_f18(y[te], weighted_decision(probs[te], tune_class_weights(probs[tr], y[tr]))) for tr, te in halves]
     plain = [_f18(y[te], probs[te].argmax(1)) for _, te in halves]
     pred = probs.argmax(1)
-    by_mask = {m: macro_f1(y[y // 6 == m] // 3 % 2, pred[y // 6 == m] // 3 % 2) for m in MASKS if (y // 6 == m).any()}
+    (mask, gender, _), (_, pred_gender, _) = decode(y), decode(pred)
+    by_mask = {int(m): macro_f1(gender[mask == m], pred_gender[mask == m]) for m in np.unique(mask)}
     return {'argmax': _f18(y, pred), 'tuned_weights': float(np.mean(tuned)), 'argmax_same_halves': float(np.mean(plain)),
             'pooled_persons': _f18(y, pool_persons(probs, persons).argmax(1)), 'gender_by_mask': by_mask}
 
