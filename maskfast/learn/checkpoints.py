@@ -11,6 +11,7 @@ import numpy as np, torch
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
+from .averaging import WeightAverage, kept_state
 from .callbacks import unwrap, skipped, EarlyStop
 from ..data.augment import aug_rng_state, set_aug_rng_state
 
@@ -45,7 +46,7 @@ class BestModelSaver(TrackerCallback):
         if skipped(self.learn): return
         super().after_epoch()
         if self.new_best:
-            self.best_state = {k: v.detach().clone() for k, v in unwrap(self.learn.model).state_dict().items()}
+            self.best_state = kept_state(self.learn)   # the weight average's when --ema runs: what was validated
             if self.fname: atomic_save(self.best_state, self.fname)
             self.best_epoch = self.epoch
         if self.fname and self.keep > 1: self._keep_best(float(self.recorder.values[-1][self.idx]))
@@ -55,7 +56,7 @@ class BestModelSaver(TrackerCallback):
         kept = [(float(p.stem.rsplit(self.monitor, 1)[1]), p) for p in folder.glob(f'epoch*_{self.monitor}*.pth')]
         path = folder / f'epoch{self.epoch:03d}_{self.monitor}{score:.6f}.pth'
         ranked = sorted(kept + [(score, path)], key=lambda t: t[0], reverse=self.comp is np.greater)
-        if any(p == path for _, p in ranked[:self.keep]): atomic_save(unwrap(self.learn.model).state_dict(), path)
+        if any(p == path for _, p in ranked[:self.keep]): atomic_save(kept_state(self.learn), path)
         for _, p in ranked[self.keep:]: p.unlink(missing_ok=True)
     def after_fit(self):
         super().after_fit()
@@ -75,11 +76,13 @@ class EpochCheckpoint(Callback):
         names = list(self.recorder.metric_names)
         self.rows.append([str(len(self.rows))] + [str(v) for v in self.recorder.log[1:]])   # numbered across fine_tune's two fits
         sl = self.recorder.smooth_loss
+        wa = next((cb for cb in self.learn.cbs if isinstance(cb, WeightAverage)), None)
         atomic_save({'model': unwrap(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(), 'epoch': self.epoch,
                      'best': None if self.saver is None else float(self.saver.best),
                      'best_epoch': None if self.saver is None else self.saver.best_epoch,
                      'names': names, 'history': [list(r) for r in self.rows], 'smooth_loss': (sl.val.clone(), sl.count),
-                     'rng': rng_state(), 'aug_rng': aug_rng_state(self.aug), 'time': time.time()}, self.fname)
+                     'rng': rng_state(), 'aug_rng': aug_rng_state(self.aug), 'time': time.time(),
+                     'ema': None if wa is None else {'state': wa.state, 'steps': wa.steps}}, self.fname)
         append_rows(self.history, names, self.rows[-1:])
     def after_fit(self): self.run = True
 
@@ -157,6 +160,9 @@ def resume_from(learn, run_dir, monitor='f1_macro'):
         rec.rows = [list(r) for r in rows]
     stop = cbs.get('EarlyStop')
     if stop is not None: _restore_early_stop(stop, names, rows, monitor)
+    wa = cbs.get('WeightAverage')
+    if wa is not None and ck.get('ema') is not None: wa.state, wa.steps = ck['ema']['state'], ck['ema']['steps']
+    elif wa is not None: print('notice: last.pth holds no weight average: --ema restarts it from the resumed weights')
     learn.add_cb(ResumeState(ck['epoch'] + 1, ck))
     print(f'resuming {run_dir} at epoch {ck["epoch"] + 1}')
     return ck['epoch'] + 1

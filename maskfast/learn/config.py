@@ -120,6 +120,8 @@ class FitConfig(Config):
     progressive: float = option(0., 'progressive resizing: the share of the epochs (the first ones) trained on inputs scaled '
                                 'by --progressive-scale, faster; the rest and validation at --size (0 = off)', 'training')
     progressive_scale: float = option(0.75, 'scale of the first epochs\' inputs under --progressive (sides rounded to multiples of 8)', 'training')
+    ema: float = option(0., 'keep an exponential moving average of the weights spanning about this many epochs, '
+                        'validated and kept instead of the last weights (0 = off)', 'training')
     lr: float = option(None, "max learning rate; default: lr_find's suggestion", 'training')
     wd: float = option(None, 'weight decay (fastai default when unset)', 'training')
     precision: str = option('auto', 'auto (fp16 on CUDA, bf16 on CPUs that have it) | fp32 | bf16 | fp16', 'training',

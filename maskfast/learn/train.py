@@ -92,7 +92,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
-                            select_best=not all_people)
+                            select_best=not all_people, ema=cfg.ema)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
