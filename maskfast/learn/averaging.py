@@ -25,6 +25,8 @@ class WeightAverage(Callback):
         if not self.run: return
         self.decay = ema_decay(self.epochs, len(self.dls.train))
         if self.state is None: self.state = self._model_state(clone=True)   # a resumed run set it already
+        self.floats = [k for k, v in self.state.items() if v.is_floating_point()]   # averaged; the rest follow the model
+        self.others = [k for k, v in self.state.items() if not v.is_floating_point()]
         self.raw, self.fitting = None, True
     def _model_state(self, clone=False):
         sd = unwrap(self.learn.model).state_dict()
@@ -35,11 +37,8 @@ class WeightAverage(Callback):
         self.steps += 1
         d = min(self.decay, (1 + self.steps) / (10 + self.steps))
         own = self._model_state()
-        avg = [v for k, v in self.state.items() if v.is_floating_point()]
-        cur = [own[k].detach() for k, v in self.state.items() if v.is_floating_point()]
-        torch._foreach_lerp_(avg, cur, 1 - d)
-        for k, v in self.state.items():
-            if not v.is_floating_point(): v.copy_(own[k])
+        torch._foreach_lerp_([self.state[k] for k in self.floats], [own[k] for k in self.floats], 1 - d)
+        for k in self.others: self.state[k].copy_(own[k])
     def before_validate(self):
         if not self.fitting or skipped(self.learn): return   # get_preds / validate outside a fit: the model as it is
         self.raw = self._model_state(clone=True); self._load(self.state)
@@ -53,6 +52,6 @@ class WeightAverage(Callback):
 
 def kept_state(learn):
     "The weights a run keeps: the weight average's when a `WeightAverage` runs, else the model's (detached copies)."
-    wa = next((cb for cb in learn.cbs if isinstance(cb, WeightAverage)), None)
+    wa = getattr(learn, 'weight_average', None)   # fastai names each added callback on the Learner
     sd = wa.state if wa is not None and wa.state is not None else unwrap(learn.model).state_dict()
     return {k: v.detach().clone() for k, v in sd.items()}

@@ -11,7 +11,7 @@ import numpy as np, torch
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
-from .averaging import WeightAverage, kept_state
+from .averaging import kept_state
 from .callbacks import unwrap, skipped, EarlyStop
 from ..data.augment import aug_rng_state, set_aug_rng_state
 
@@ -76,7 +76,7 @@ class EpochCheckpoint(Callback):
         names = list(self.recorder.metric_names)
         self.rows.append([str(len(self.rows))] + [str(v) for v in self.recorder.log[1:]])   # numbered across fine_tune's two fits
         sl = self.recorder.smooth_loss
-        wa = next((cb for cb in self.learn.cbs if isinstance(cb, WeightAverage)), None)
+        wa = getattr(self.learn, 'weight_average', None)
         atomic_save({'model': unwrap(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(), 'epoch': self.epoch,
                      'best': None if self.saver is None else float(self.saver.best),
                      'best_epoch': None if self.saver is None else self.saver.best_epoch,
