@@ -39,7 +39,7 @@ def test_loader_partners_share_the_label(items):
     assert not (x == caches[0].read(rows[:8])).all()            # mixed
     assert (dls.valid.gather(np.arange(8)) == caches[0].read(dls.valid.dataset.items['row'].to_numpy()[:8])).all()
 
-@pytest.mark.parametrize('age_head', ['ordinal', 'regression'])
+@pytest.mark.parametrize('age_head', ['ordinal', 'regression', 'hybrid'])
 def test_age_heads_learn_from_the_age(age_head):
     from maskfast.learn.losses import make_loss
     from maskfast.learn.models import head_outputs
@@ -51,13 +51,22 @@ def test_age_heads_learn_from_the_age(age_head):
     loss = make_loss('ce', 'multi', age_head=age_head)
     l = loss(logits, y, age); l.backward()
     assert torch.isfinite(l) and logits.grad[:, 5:].abs().sum() > 0
+    if age_head == 'hybrid':                                      # both targets train: the groups and the regression
+        assert logits.grad[:, 5:8].abs().sum() > 0 and logits.grad[:, 8:].abs().sum() > 0
+        assert logits.grad[0, 8:].abs().sum() == 0                # not the regression of an unknown age
     p = loss.activation(logits.detach())
     assert p.shape == (16, 18) and torch.allclose(p.sum(1), torch.ones(16), atol=1e-4)
     # an age far inside a group gets that group
     sure = torch.zeros(3, n - 5)
     if age_head == 'ordinal':
         for i, a in enumerate((20, 45, 60)): sure[i] = torch.where(torch.arange(19, 61) <= a, 20., -20.)
-    else: sure[:, 0], sure[:, 1] = (torch.tensor([20., 45., 62.]) - 39) / 12, -2.
+    else: sure[:, -2], sure[:, -1] = (torch.tensor([20., 45., 62.]) - 39) / 12, -2.
+    if age_head == 'hybrid':                                      # >=60 from the group logits, the rest from the regression
+        sure[:, :3] = torch.tensor([[0., 0., -9.], [0., 0., -9.], [0., 0., 9.]])
+        p_old = torch.softmax(sure[:, :3], -1)[:, 2]
+        assert torch.allclose(age_group_probs(sure, age_head)[:, 2], p_old)
+        reg_only = sure.clone(); reg_only[2, 3] = (45. - 39) / 12   # an old group call stays old whatever the regression says
+        assert age_group_probs(reg_only, age_head)[2].argmax() == 2
     assert list(age_group_probs(sure, age_head).argmax(1)) == [0, 1, 2]
 
 def test_gaussian_age_loss_keeps_squared_error_sized_gradients():
@@ -70,11 +79,12 @@ def test_gaussian_age_loss_keeps_squared_error_sized_gradients():
         assert torch.isfinite(out.grad).all() and out.grad[3].abs().sum() == 0 and out.grad.abs().max() <= 3 + 1e-6   # |var - err^2| <= 9 an item
         assert torch.allclose(g, err, atol=1e-5)                          # plain NLL: err / var, ~140x at the floor
 
-def test_ordinal_fit_and_predict(twin, tmp_path):
+@pytest.mark.parametrize('age_head', ['ordinal', 'hybrid'])
+def test_age_head_fit_and_predict(twin, tmp_path, age_head):
     from maskfast.learn.train import fit_run
     from maskfast.infer.submission import predict_eval
-    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), age_head='ordinal', **TINY)
-    assert json.loads((tmp_path / 'o' / 'model.json').read_text())['age_head'] == 'ordinal'
+    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), age_head=age_head, **TINY)
+    assert json.loads((tmp_path / 'o' / 'model.json').read_text())['age_head'] == age_head
     _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False)
     assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
 

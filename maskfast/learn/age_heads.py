@@ -1,27 +1,39 @@
 """Age heads. The age of every training person is known (18..60), not only its group: besides the 3-way group head
 ('class'), an ordinal head ('ordinal': one logit per threshold, P(age >= t) for t = 19..60, trained on every
 threshold) and a Gaussian regression ('regression': mean and log-spread of the age, trained by likelihood) learn
-from the age itself. Each gives age-group probabilities at the model's own boundaries (30 and `old_from`)."""
-__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'age_group_probs', 'OrdinalAgeLoss', 'GaussianAgeLoss']
+from the age itself. 'hybrid' keeps the 3 group logits and adds the regression as a second target: >=`old_from`
+comes from the groups (the regression seldom reaches the data's largest age), the split of the rest from the
+regression. Each gives age-group probabilities at the model's own boundaries (30 and `old_from`)."""
+__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'age_group_probs', 'OrdinalAgeLoss', 'GaussianAgeLoss', 'HybridAgeLoss']
 
 import torch, torch.nn as nn, torch.nn.functional as F
 
 AGE_THRESHOLDS = torch.arange(19, 61)          # P(age >= t), the ordinal head's 42 outputs
-AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2}
+AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2, 'hybrid': 5}   # hybrid: 3 groups + regression
 _MEAN, _SCALE = 39.0, 12.0                     # the regression head works on (age - 39) / 12
 _LOG_S_MIN, _LOG_S_MAX = -2.48, 0.7            # its spread is 1 to 24 years: log(1 / 12), log(2)
+
+def _gaussian(logits):
+    "The age's Normal distribution from the regression outputs (standardised mean, log-spread)."
+    mu, sigma = logits[:, 0] * _SCALE + _MEAN, torch.exp(logits[:, 1].clamp(_LOG_S_MIN, _LOG_S_MAX)) * _SCALE
+    return torch.distributions.Normal(mu, sigma)
 
 def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
     "(N, 3) probabilities of the age groups <young_below, between, >=old_from from an age head's outputs."
     logits = logits.float()
     if age_head == 'class': return F.softmax(logits, -1)
+    if age_head == 'hybrid':                     # P(old) from the groups; P(young | not old) from the regression
+        p_old = F.softmax(logits[:, :3], -1)[:, 2]
+        normal = _gaussian(logits[:, 3:5])
+        below_young, below_old = (normal.cdf(torch.full_like(normal.loc, a - 0.5)) for a in (young_below, old_from))
+        young = (below_young / below_old.clamp_min(1e-6)).clamp(0, 1) * (1 - p_old)
+        return torch.stack([young, 1 - p_old - young, p_old], -1).clamp_min(1e-6)
     if age_head == 'ordinal':
         s = torch.sigmoid(logits)
         p_mid = s[:, young_below - 19]
         p_old = torch.minimum(s[:, min(old_from, 60) - 19], p_mid)        # keep P(>= old) <= P(>= 30)
     elif age_head == 'regression':
-        mu, sigma = logits[:, 0] * _SCALE + _MEAN, torch.exp(logits[:, 1].clamp(_LOG_S_MIN, _LOG_S_MAX)) * _SCALE
-        normal = torch.distributions.Normal(mu, sigma)
+        normal = _gaussian(logits); mu = normal.loc
         p_mid = 1 - normal.cdf(torch.full_like(mu, young_below - 0.5))     # ages are whole years
         p_old = 1 - normal.cdf(torch.full_like(mu, old_from - 0.5))
     else: raise ValueError(f"age head must be class, ordinal or regression, not {age_head!r}")
@@ -50,3 +62,8 @@ class GaussianAgeLoss(nn.Module):
         err = (t - z).detach().clamp(-3, 3)
         spread = (2 * log_s).exp().detach() * (0.5 * (err / log_s.exp()) ** 2 + log_s)
         return (F.huber_loss(z, t, reduction='none', delta=1.0) + spread).mean()
+
+class HybridAgeLoss(nn.Module):
+    "The hybrid head's loss: `group_loss` on its 3 group logits plus `weight` x the Gaussian age loss on its regression."
+    def __init__(self, group_loss, weight=1.): super().__init__(); self.group_loss, self.reg, self.weight = group_loss, GaussianAgeLoss(), weight
+    def forward(self, logits, group, age): return self.group_loss(logits[:, :3], group) + self.weight * self.reg(logits[:, 3:5], age)

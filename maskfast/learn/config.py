@@ -107,9 +107,10 @@ class FitConfig(Config):
                        choices=('multi', 'single'))
     task: str = option('all', "'all' (the 18 classes) or one task alone: mask | gender | age (predict combines one run per task)",
                        'model', choices=('all', 'mask', 'gender', 'age'))
-    age_head: str = option('class', "age output of the multi head: 'class' (3 groups), 'ordinal' (P(age >= t), t = 19..60) "
-                           "or 'regression' (Gaussian on the age); the last two learn from the age itself", 'model',
-                           choices=('class', 'ordinal', 'regression'))
+    age_head: str = option('class', "age output of the multi head: 'class' (3 groups), 'ordinal' (P(age >= t), t = 19..60), "
+                           "'regression' (Gaussian on the age), or 'hybrid' (3 groups + the regression as a second target: >=60 from the groups, "
+                           "<30 vs 30-59 from the regression); all but 'class' learn from the age itself", 'model',
+                           choices=('class', 'ordinal', 'regression', 'hybrid'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training

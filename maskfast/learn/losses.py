@@ -3,7 +3,7 @@ __all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'TaskLoss
 
 import re, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
-from .age_heads import OrdinalAgeLoss, GaussianAgeLoss
+from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss
 from .models import output_probs, task_target, TASKS
 
 class SoftF1Loss(nn.Module):
@@ -47,24 +47,26 @@ def parse_loss(spec, n=18, weight=None, smoothing=0.1, gamma=2.0):
 
 class MultiTaskLoss(nn.Module):
     """Sum of per-task losses on 3 + 2 + age-head logits; the 18-class target is decoded into mask, gender and age
-    group; an ordinal or regression age head learns from the person's `age` instead."""
+    group; an ordinal or regression age head learns from the person's `age` instead, a hybrid one from both."""
     def __init__(self, mask, gender, age, weights=(1., 1., 1.), age_head='class'):
         super().__init__(); self.mask, self.gender, self.age, self.weights, self.age_head = mask, gender, age, weights, age_head
     def forward(self, logits, y, age=None):
         wm, wg, wa = self.weights
-        a = y % 3 if self.age_head == 'class' else age
+        a = (y % 3,) if self.age_head == 'class' else (y % 3, age) if self.age_head == 'hybrid' else (age,)
         return (wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
-                + wa * self.age(logits[:, 5:], a))
+                + wa * self.age(logits[:, 5:], *a))
 
 class TaskLoss(nn.Module):
     "A loss on one task's logits; the 18-class target is decoded into that task's label (the person's age for an age head)."
     def __init__(self, task, loss, age_head='class'): super().__init__(); self.task, self.loss, self.age_head = task, loss, age_head
     def forward(self, logits, y, age=None):
-        return self.loss(logits, age if self.task == 'age' and self.age_head != 'class' else task_target(y, self.task))
+        if self.task != 'age' or self.age_head == 'class': return self.loss(logits, task_target(y, self.task))
+        return self.loss(logits, task_target(y, 'age'), age) if self.age_head == 'hybrid' else self.loss(logits, age)
 
 def _age_loss(age_head, spec, smoothing, gamma):
-    "The loss of an age head: the spec on the 3 groups, or the ordinal / Gaussian likelihood on the age."
+    "The loss of an age head: the spec on the 3 groups, the ordinal / Gaussian likelihood on the age, or (hybrid) both."
     if age_head == 'class': return parse_loss(spec, 3, None, smoothing, gamma)
+    if age_head == 'hybrid': return HybridAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
     return OrdinalAgeLoss() if age_head == 'ordinal' else GaussianAgeLoss()
 
 class _Activated(nn.Module):
@@ -84,10 +86,10 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
               age_head='class', old_from=60):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
     'mask:ce;gender:ce;age:0.6*focal+0.4*f1'; `class_weights` (18) feed 'wce' (single head only). A single-task
-    model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal or regression `age_head` (multi
+    model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal, regression or hybrid `age_head` (multi
     head, or the age task) is trained on the person's age (the second target) by its own likelihood."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
-    if age_head != 'class' and head == 'single' and task == 'all': raise ValueError('an ordinal or regression age head needs --head multi')
+    if age_head != 'class' and head == 'single' and task == 'all': raise ValueError(f'the {age_head} age head needs --head multi')
     act = dict(age_head=age_head, old_from=old_from)
     if task != 'all':
         per = dict(p.split(':') for p in spec.split(';')) if ':' in spec else {task: spec}

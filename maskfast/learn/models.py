@@ -34,7 +34,7 @@ def head_outputs(head='single', task='all', age_head='class'):
 def build_model(arch, head='single', task='all', age_head='class'):
     """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
     `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone;
-    `age_head` 'class', 'ordinal' or 'regression' (multi head or the age task)."""
+    `age_head` 'class', 'ordinal', 'regression' or 'hybrid' (multi head or the age task)."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
     if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
