@@ -164,3 +164,14 @@ def test_twin_ceiling_small():
     from maskfast.data.ceiling import twin_ceiling
     r = twin_ceiling(n_train=4000, n_test=4000)
     assert 0.4 < r['f1_per_photo'] <= r['f1_pooled'] + 0.05 < 1.0 and r['gender_f1'] > 0.8
+
+def test_ceiling_of_an_observer_blind_to_some_cues():
+    from maskfast.data.ceiling import twin_ceiling, FINE_CUES, CUES
+    full = twin_ceiling(n_train=4000, n_test=4000)
+    no_wrinkles = twin_ceiling(n_train=4000, n_test=4000, blind=['wrinkles', 'wrinkle_dark'])
+    assert no_wrinkles['age_f1'] < full['age_f1'] - 0.05                 # the wrinkle lines carry much of the age
+    assert abs(no_wrinkles['gender_f1'] - full['gender_f1']) < 0.03     # and nothing of the gender
+    no_hair = twin_ceiling(n_train=4000, n_test=4000, blind=['long_hair'])
+    assert no_hair['gender_f1'] < full['gender_f1'] - 0.02
+    assert set(FINE_CUES) < set(CUES)
+    with pytest.raises(ValueError, match='unknown cue'): twin_ceiling(100, 100, blind=['wrinkle'])

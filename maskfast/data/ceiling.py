@@ -3,8 +3,10 @@ observer sees every cue the generator draws for a person (hair length and colour
 lips, beard; greying, wrinkle count and darkness, skin tone) exactly, but not the gender and age behind them, nor
 which people were mislabelled. Its decision is learned on a large simulated population (a gradient-boosted
 classifier on the cues approximates the Bayes posterior) and scored on a fresh one with the eval set's make-up
-(7 photos a person: 5 worn masks, 1 incorrect, 1 without); the mask state is visible, so it is always right."""
-__all__ = ['person_cues', 'ideal_observer', 'coordinate_weights', 'twin_ceiling']
+(7 photos a person: 5 worn masks, 1 incorrect, 1 without); the mask state is visible, so it is always right.
+An observer blind to some cues (`blind`, e.g. the 1-2 pixel ones a downscaled input blurs: `FINE_CUES`) says how much
+of the ceiling those cues hold."""
+__all__ = ['CUES', 'FINE_CUES', 'person_cues', 'ideal_observer', 'coordinate_weights', 'twin_ceiling']
 
 import numpy as np, pandas as pd
 from .labels import encode, age_group
@@ -16,6 +18,9 @@ VISIBLE = {   # the cues a photo shows, by mask state: a worn mask hides mouth a
         'skin_b', 'skin_g', 'skin_r'],
     2: None}      # no mask: every cue
 MASKS_OF_A_PERSON = np.array([0, 0, 0, 0, 0, 1, 2])
+CUES = ['long_hair', 'rx', 'ry', 'brow', 'lips_b', 'lips_g', 'lips_r', 'beard', 'hair_b', 'hair_g', 'hair_r', 'wrinkles',
+        'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r']
+FINE_CUES = ['brow', 'beard', 'wrinkles', 'wrinkle_dark']   # a few px or less: brows 2.5 vs 4 px, 1 px beard dots and lines
 
 def person_cues(n, seed=0):
     "(cues frame, people frame) for `n` people drawn as the twin draws them."
@@ -26,9 +31,7 @@ def person_cues(n, seed=0):
         look = _person_look(np.random.default_rng([seed, r.Index, 7]), r.gender == 'female', int(r.age), r.race)
         rows.append((float(look['long_hair']), look['rx'], look['ry'], look['brow'], *look['lips'], float(look['beard']),
                      *look['hair'], look['wrinkles'], look['wrinkle_dark'], *look['skin']))
-    cols = ['long_hair', 'rx', 'ry', 'brow', 'lips_b', 'lips_g', 'lips_r', 'beard', 'hair_b', 'hair_g', 'hair_r', 'wrinkles',
-            'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r']
-    return pd.DataFrame(rows, columns=cols), people
+    return pd.DataFrame(rows, columns=CUES), people
 
 def _targets(people, old_from=60):
     g = (people['gender'] == 'female').astype(int).values
@@ -61,18 +64,21 @@ def _tune(y, posts, rounds=3):
     "Per-class weights on the (gender, age) posteriors that maximise the 18-class macro F1 (coordinate search)."
     return coordinate_weights(lambda w: _macro_f1(y, np.stack([(p * w).argmax(1) for p in posts], 1)), 6, rounds)
 
-def twin_ceiling(n_train=100_000, n_test=100_000, seed=0):
+def twin_ceiling(n_train=100_000, n_test=100_000, seed=0, blind=()):
     """The ideal observer's scores on a fresh simulated population, per photo (each photo's visible cues: the ceiling)
     and pooled (every cue of the person on every photo: what perfect grouping of a person's photos could add).
     18-class macro F1 with per-class weights on the posterior tuned for macro F1 on a separate half, and the gender
-    and age macro F1 of the per-photo observer."""
+    and age macro F1 of the per-photo observer. `blind`: cues (of `CUES`) the observer does not see on any photo."""
     from sklearn.metrics import f1_score
+    unknown = set(blind) - set(CUES)
+    if unknown: raise ValueError(f'unknown cue(s) {sorted(unknown)}; the cues are {CUES}')
+    seen = {m: [c for c in (VISIBLE[m] or CUES) if c not in blind] for m in (0, 1, 2)}
     cues, people = person_cues(n_train, seed)
     y = _targets(people)
-    obs = {m: ideal_observer(cues, y, VISIBLE[m], seed) for m in (0, 1, 2)}
+    obs = {m: ideal_observer(cues, y, seen[m], seed) for m in (0, 1, 2)}
     cues, people = person_cues(n_test, seed + 1)
     y = _targets(people)
-    post = {m: obs[m].predict_proba(cues.values if VISIBLE[m] is None else cues[VISIBLE[m]].values) for m in (0, 1, 2)}
+    post = {m: obs[m].predict_proba(cues[seen[m]].values) for m in (0, 1, 2)}
     per_photo = [post[m] for m in MASKS_OF_A_PERSON]
     pooled = [post[2]] * 7
     half = len(y) // 2
