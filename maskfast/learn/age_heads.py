@@ -36,7 +36,7 @@ def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
         normal = _gaussian(logits); mu = normal.loc
         p_mid = 1 - normal.cdf(torch.full_like(mu, young_below - 0.5))     # ages are whole years
         p_old = 1 - normal.cdf(torch.full_like(mu, old_from - 0.5))
-    else: raise ValueError(f"age head must be class, ordinal or regression, not {age_head!r}")
+    else: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
     return torch.stack([1 - p_mid, p_mid - p_old, p_old], -1).clamp_min(1e-6)
 
 class OrdinalAgeLoss(nn.Module):
