@@ -69,6 +69,10 @@ def test_age_heads_learn_from_the_age(age_head):
         assert age_group_probs(reg_only, age_head)[2].argmax() == 2
     assert list(age_group_probs(sure, age_head).argmax(1)) == [0, 1, 2]
 
+def test_unknown_age_head_names_the_heads():
+    from maskfast.learn.age_heads import age_group_probs
+    with pytest.raises(ValueError, match="'hybrid'"): age_group_probs(torch.zeros(2, 3), 'gaussian')
+
 def test_gaussian_age_loss_keeps_squared_error_sized_gradients():
     from maskfast.learn.age_heads import GaussianAgeLoss
     age = torch.tensor([20., 45., 60., -1.])                            # the last one's age is unknown: left out
