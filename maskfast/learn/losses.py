@@ -45,6 +45,10 @@ def parse_loss(spec, n=18, weight=None, smoothing=0.1, gamma=2.0):
         parts.append((float(m[1] or 1), _single(m[2], n, weight, smoothing, gamma)))
     return parts[0][1] if len(parts) == 1 and parts[0][0] == 1 else CombinedLoss(parts)
 
+def _age_targets(age_head, group, age):
+    "What an age head's loss takes: the age group ('class'), the age ('ordinal', 'regression') or both ('hybrid')."
+    return (group,) if age_head == 'class' else (group, age) if age_head == 'hybrid' else (age,)
+
 class MultiTaskLoss(nn.Module):
     """Sum of per-task losses on 3 + 2 + age-head logits; the 18-class target is decoded into mask, gender and age
     group; an ordinal or regression age head learns from the person's `age` instead, a hybrid one from both."""
@@ -52,16 +56,15 @@ class MultiTaskLoss(nn.Module):
         super().__init__(); self.mask, self.gender, self.age, self.weights, self.age_head = mask, gender, age, weights, age_head
     def forward(self, logits, y, age=None):
         wm, wg, wa = self.weights
-        a = (y % 3,) if self.age_head == 'class' else (y % 3, age) if self.age_head == 'hybrid' else (age,)
         return (wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
-                + wa * self.age(logits[:, 5:], *a))
+                + wa * self.age(logits[:, 5:], *_age_targets(self.age_head, y % 3, age)))
 
 class TaskLoss(nn.Module):
     "A loss on one task's logits; the 18-class target is decoded into that task's label (the person's age for an age head)."
     def __init__(self, task, loss, age_head='class'): super().__init__(); self.task, self.loss, self.age_head = task, loss, age_head
     def forward(self, logits, y, age=None):
-        if self.task != 'age' or self.age_head == 'class': return self.loss(logits, task_target(y, self.task))
-        return self.loss(logits, task_target(y, 'age'), age) if self.age_head == 'hybrid' else self.loss(logits, age)
+        if self.task != 'age': return self.loss(logits, task_target(y, self.task))
+        return self.loss(logits, *_age_targets(self.age_head, task_target(y, 'age'), age))
 
 def _age_loss(age_head, spec, smoothing, gamma):
     "The loss of an age head: the spec on the 3 groups, the ordinal / Gaussian likelihood on the age, or (hybrid) both."
