@@ -18,6 +18,10 @@ def _gaussian(logits):
     mu, sigma = logits[:, 0] * _SCALE + _MEAN, torch.exp(logits[:, 1].clamp(_LOG_S_MIN, _LOG_S_MAX)) * _SCALE
     return torch.distributions.Normal(mu, sigma)
 
+def _share_below(normal, age):
+    "P(age < `age`) under the Normal of a regression, for whole-year ages."
+    return normal.cdf(torch.full_like(normal.loc, age - 0.5))
+
 def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
     "(N, 3) probabilities of the age groups <young_below, between, >=old_from from an age head's outputs."
     logits = logits.float()
@@ -25,17 +29,15 @@ def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
     if age_head == 'hybrid':                     # P(old) from the groups; P(young | not old) from the regression
         p_old = F.softmax(logits[:, :3], -1)[:, 2]
         normal = _gaussian(logits[:, 3:5])
-        below_young, below_old = (normal.cdf(torch.full_like(normal.loc, a - 0.5)) for a in (young_below, old_from))
-        young = (below_young / below_old.clamp_min(1e-6)).clamp(0, 1) * (1 - p_old)
+        young = (_share_below(normal, young_below) / _share_below(normal, old_from).clamp_min(1e-6)).clamp(0, 1) * (1 - p_old)
         return torch.stack([young, 1 - p_old - young, p_old], -1).clamp_min(1e-6)
     if age_head == 'ordinal':
         s = torch.sigmoid(logits)
         p_mid = s[:, young_below - 19]
         p_old = torch.minimum(s[:, min(old_from, 60) - 19], p_mid)        # keep P(>= old) <= P(>= 30)
     elif age_head == 'regression':
-        normal = _gaussian(logits); mu = normal.loc
-        p_mid = 1 - normal.cdf(torch.full_like(mu, young_below - 0.5))     # ages are whole years
-        p_old = 1 - normal.cdf(torch.full_like(mu, old_from - 0.5))
+        normal = _gaussian(logits)
+        p_mid, p_old = 1 - _share_below(normal, young_below), 1 - _share_below(normal, old_from)
     else: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
     return torch.stack([1 - p_mid, p_mid - p_old, p_old], -1).clamp_min(1e-6)
 
