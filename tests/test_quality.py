@@ -164,14 +164,19 @@ def test_grouping_purity_is_measured_against_the_twins_persons(twin):
     assert 0.5 < ari <= 1.0                                       # photos of one person mostly grouped together
     assert grouping_ari(np.arange(len(info)), sol.loc[info.ImageID, 'person'].values) == pytest.approx(0, abs=0.01)
 
-def test_twin_ceiling_small():
+@pytest.fixture(scope='module')
+def small_ceiling():
+    "The ideal observer on 4,000 + 4,000 simulated people (computed once for the tests that read it)."
     from maskfast.data.ceiling import twin_ceiling
-    r = twin_ceiling(n_train=4000, n_test=4000)
+    return twin_ceiling(n_train=4000, n_test=4000)
+
+def test_twin_ceiling_small(small_ceiling):
+    r = small_ceiling
     assert 0.4 < r['f1_per_photo'] <= r['f1_pooled'] + 0.05 < 1.0 and r['gender_f1'] > 0.8
 
-def test_ceiling_of_an_observer_blind_to_some_cues():
+def test_ceiling_of_an_observer_blind_to_some_cues(small_ceiling):
     from maskfast.data.ceiling import twin_ceiling, FINE_CUES, CUES
-    full = twin_ceiling(n_train=4000, n_test=4000)
+    full = small_ceiling
     no_wrinkles = twin_ceiling(n_train=4000, n_test=4000, blind=['wrinkles', 'wrinkle_dark'])
     assert no_wrinkles['age_f1'] < full['age_f1'] - 0.05                 # the wrinkle lines carry much of the age
     assert abs(no_wrinkles['gender_f1'] - full['gender_f1']) < 0.03     # and nothing of the gender
