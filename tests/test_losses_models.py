@@ -1,6 +1,7 @@
 import numpy as np, pytest, torch
 from maskfast.learn.losses import make_loss, SoftF1Loss, parse_loss
-from maskfast.learn.models import to_probs18, build_model, check_arch, load_body_weights, WeightsError
+from maskfast.learn.models import (to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
+                                   size_multiple)
 from maskfast.data.labels import encode
 
 @pytest.mark.parametrize('spec,head', [('ce', 'single'), ('wce', 'single'), ('smooth', 'single'), ('focal', 'single'),
@@ -46,6 +47,27 @@ def test_heads_and_local_weights(arch, tmp_path):
     assert torch.equal(first, next(v for k, v in sd.items() if 'conv1' in k))
     torch.save({'nothing': torch.zeros(3)}, tmp_path / 'bad.pth')
     with pytest.raises(WeightsError, match='match'): load_body_weights(m1, tmp_path / 'bad.pth', arch)
+
+@pytest.mark.parametrize('arch', ['resnet18', 'tv_resnet18'])
+def test_space_to_depth_stem(arch, tmp_path):
+    plain, s2d = build_model(arch, 'multi'), build_model(arch, 'multi', stem='s2d')
+    convs = [next(m for m in body_module(m).modules() if isinstance(m, torch.nn.Conv2d)) for m in (plain, s2d)]
+    assert [c.in_channels for c in convs] == [3, 12] and size_multiple('s2d') == 2 * size_multiple('plain') == 64
+    x = torch.randn(2, 3, 128, 64)
+    with torch.no_grad():   # the body sees the 2x2 blocks as channels: twice the side gives the plain model's feature map
+        assert s2d[0](x).shape == plain[0](x[:, :, ::2, ::2]).shape and s2d.eval()(x).shape == (2, 8)
+        y = x.clone(); y[:, :, 1::2, 1::2] += 1   # every pixel of a block reaches the output, not one in four
+        assert not torch.allclose(s2d(x), s2d(y))
+    if arch == 'resnet18':
+        import timm; sd = timm.create_model('resnet18', num_classes=0).state_dict()
+    else:
+        import torchvision; sd = torchvision.models.resnet18().state_dict()
+    torch.save(sd, tmp_path / 'w.pth')
+    before = convs[1].weight.clone()
+    n_plain = load_body_weights(plain, tmp_path / 'w.pth', arch)
+    assert n_plain > 50 and load_body_weights(s2d, tmp_path / 'w.pth', arch) == n_plain - 1   # all but the 3-channel first conv
+    assert torch.equal(convs[1].weight, before)
+    with pytest.raises(ValueError, match="stem must be one of"): build_model(arch, stem='s2')
 
 def test_safetensors_weights(tmp_path):
     import timm

@@ -92,6 +92,15 @@ def test_age_head_fit_and_predict(twin, tmp_path, age_head):
     _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False)
     assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
 
+def test_space_to_depth_fit_and_predict(twin, tmp_path, capsys):
+    from maskfast.learn.train import fit_run
+    from maskfast.infer.submission import predict_eval
+    res = fit_run(data=str(twin), out=str(tmp_path / 's'), **{**TINY, 'size': (96, 32)}, stem='s2d')
+    assert res['size'] == [128, 64] and 'using 128 64' in capsys.readouterr().out   # sides rounded to multiples of 64
+    assert json.loads((tmp_path / 's' / 'model.json').read_text())['stem'] == 's2d'
+    _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False)   # rebuilt with the stem from model.json
+    assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
+
 @pytest.fixture
 def splits_seen(monkeypatch):
     "The (training folders, validation folders) of every DataLoaders that fit builds, in order."

@@ -76,7 +76,7 @@ class FitConfig(Config):
     recipe: str = option('default', 'a named recipe (default, cpu-fast, best, ai4-winner) or a recipe YAML file, filled in under the options given here', 'recipe')
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
-    size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32)', 'data', type=int, nargs=2, metavar=('H', 'W'))
+    size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32, of 64 under --stem s2d)', 'data', type=int, nargs=2, metavar=('H', 'W'))
     crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face' (detected "
                                             "face, grown to keep hair and chin; the usual face box where none is found)", 'data', type=crop_value)
     crop_box: tuple = option(None, 'crop this box instead, in fractions of the image (for data whose faces sit in a known place)',
@@ -111,6 +111,10 @@ class FitConfig(Config):
                            "'regression' (Gaussian on the age), or 'hybrid' (3 groups + the regression as a second target: >=60 from the groups, "
                            "<30 vs 30-59 from the regression); all but 'class' learn from the age itself", 'model',
                            choices=('class', 'ordinal', 'regression', 'hybrid'))
+    stem: str = option('plain', "'plain' (the architecture's own) or 's2d': each 2x2 block of pixels into channels before the "
+                       "body (TResNet's space-to-depth), so the body sees a --size twice the side at about the plain input's "
+                       'cost (sides rounded to multiples of 64; with --pretrained the first conv starts untrained)', 'model',
+                       choices=('plain', 's2d'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training

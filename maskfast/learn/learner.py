@@ -19,14 +19,16 @@ from ..data.sampling import class_weights
 
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor=None, patience=0, run_dir=None, class_weight_power=0.5,
-                 wd=None, quiet=False, wandb=False, keep_best=1, task='all', age_head='class', old_from=60, select_best=True, ema=0.):
+                 wd=None, quiet=False, wandb=False, keep_best=1, task='all', age_head='class', old_from=60, select_best=True, ema=0.,
+                 stem='plain'):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,
     metrics every epoch, CPU bf16 autocast / CUDA fp16, and when `run_dir` is given: history.csv, best model.pth,
     per-epoch last.pth checkpoints (each followed by its history row), the `keep_best` best epochs under checkpoints/,
     and early stopping on `monitor` (`patience` > 0; default: the 18-class macro F1, or the task's for a `task` model).
     `select_best=False` keeps the last epoch (a refit whose validation people are in training has nothing to select on).
-    `ema` > 0: validate and keep an exponential moving average of the weights over about that many epochs."""
-    model = build_model(arch, head, task, age_head)
+    `ema` > 0: validate and keep an exponential moving average of the weights over about that many epochs; `stem` 's2d':
+    the space-to-depth stem (`build_model`)."""
+    model = build_model(arch, head, task, age_head, stem)
     monitor = monitor or monitor_metric(task)
     if weights: print(f'loaded {load_body_weights(model, weights, arch)} backbone tensors from {weights}')
     elif pretrained: print(f'loaded {load_body_weights(model, pretrained_state_dict(arch), arch)} pretrained backbone tensors')

@@ -1,6 +1,6 @@
 """Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
-__all__ = ['HEAD_OUT', 'TASKS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
-           'output_probs', 'task_target', 'body_module', 'head_outputs']
+__all__ = ['HEAD_OUT', 'TASKS', 'BODY_STEMS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
+           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'size_multiple']
 
 import difflib
 from pathlib import Path
@@ -10,6 +10,16 @@ from .pretrained import WeightsError, TV_ARCHS
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
 TASKS = {'mask': 3, 'gender': 2, 'age': 3}   # a single-task model's outputs (--task)
+BODY_STEMS = ('plain', 's2d')                   # s2d: each 2x2 pixel block into channels before the body (TResNet's stem)
+
+class SpaceToDepthBody(torch.nn.Module):
+    "A body fed 2x2 pixel blocks as channels (12 in): twice the input side at about the cost of the plain input's."
+    def __init__(self, body): super().__init__(); self.body = body
+    def forward(self, x): return self.body(F.pixel_unshuffle(x, 2))
+
+def size_multiple(stem='plain'):
+    "What input sides must divide by: the body's stride, times 2 under the space-to-depth stem."
+    return 64 if stem == 's2d' else 32
 
 def check_arch(arch):
     "Raise a ValueError listing close matches when `arch` is neither a timm name nor a torchvision resnet (`tv_resnet34`)."
@@ -23,6 +33,7 @@ def check_arch(arch):
 def body_module(model):
     "The backbone nn.Module whose state dict matches the architecture's plain weights."
     b = model[0]
+    b = b.body if isinstance(b, SpaceToDepthBody) else b
     return b.model if hasattr(b, 'model') else b
 
 def head_outputs(head='single', task='all', age_head='class'):
@@ -31,20 +42,24 @@ def head_outputs(head='single', task='all', age_head='class'):
     if task != 'all': return TASKS[task]
     return 18 if head == 'single' else 5 + AGE_OUT[age_head]
 
-def build_model(arch, head='single', task='all', age_head='class'):
+def build_model(arch, head='single', task='all', age_head='class', stem='plain'):
     """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
     `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone;
-    `age_head` 'class', 'ordinal', 'regression' or 'hybrid' (multi head or the age task)."""
+    `age_head` 'class', 'ordinal', 'regression' or 'hybrid' (multi head or the age task); `stem` 's2d' turns each 2x2
+    block of input pixels into channels before the body (whose first conv then takes 12 channels)."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
     if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
     check_arch(arch)
     if age_head not in AGE_OUT: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
-    n = head_outputs(head, task, age_head)
+    if stem not in BODY_STEMS: raise ValueError(f"stem must be one of {list(BODY_STEMS)}, not {stem!r}")
+    n, n_in = head_outputs(head, task, age_head), 12 if stem == 's2d' else 3
     if arch in TV_ARCHS:
         import torchvision.models as tvm
-        return create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False)
-    return create_timm_model(arch, n, pretrained=False)[0]
+        model = create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False, n_in=n_in)
+    else: model = create_timm_model(arch, n, pretrained=False, n_in=n_in)[0]
+    if stem == 's2d': model[0] = SpaceToDepthBody(model[0])
+    return model
 
 def _read_state_dict(path):
     path = Path(path)

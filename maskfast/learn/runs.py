@@ -70,7 +70,7 @@ def load_model(run_dir, device=None):
     for f in ('model.json', 'model.pth'):
         if not (run_dir / f).exists(): raise FileNotFoundError(f'{run_dir / f} not found: is {run_dir} a finished maskfast run?')
     cfg = json.loads((run_dir / 'model.json').read_text())
-    model = build_model(cfg['arch'], cfg['head'], cfg.get('task', 'all'), cfg.get('age_head', 'class'))
+    model = build_model(cfg['arch'], cfg['head'], cfg.get('task', 'all'), cfg.get('age_head', 'class'), cfg.get('stem', 'plain'))
     model.load_state_dict(torch.load(run_dir / 'model.pth', map_location='cpu', weights_only=True))
     device = device or torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return model.to(device).eval(), cfg

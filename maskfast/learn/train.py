@@ -14,7 +14,7 @@ from .distrib import (init_distributed, is_main, is_distributed, rank, world_siz
                       distributed, close_distributed)
 from .learner import mask_learner
 from .metrics import macro_f1, task_f1
-from .models import check_arch
+from .models import check_arch, size_multiple
 from .runs import new_run_dir, write_args, read_config, write_model, write_valid_preds, read_valid_preds
 from ..data.block import mask_dataloaders, balance_report
 from ..data.cache import dataset_stats
@@ -69,7 +69,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
     check_arch(cfg.arch)
-    size = tuple(state.size) if resume and state.size else check_size(cfg.size)
+    size = tuple(state.size) if resume and state.size else check_size(cfg.size, size_multiple(cfg.stem))
     data = state.data or cfg.data
     if data is None:
         with main_first(): data = str(default_twin())
@@ -92,7 +92,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
-                            select_best=not all_people, ema=cfg.ema)
+                            select_best=not all_people, ema=cfg.ema, stem=cfg.stem)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
@@ -181,7 +181,7 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     crop = image_crop(cfg)
     model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=list(crop) if isinstance(crop, tuple) else crop,
                      face_fallback=state.face_fallback and list(state.face_fallback), old_from=cfg.old_from, norm=state.norm,
-                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head)
+                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head, stem=cfg.stem)
     write_model(run_dir, learn.model, model_cfg)
     if probs is None: probs, _ = learn.get_preds(dl=dls.valid)
     vp = write_valid_preds(run_dir, valid_items, probs.numpy(), cfg.task)
