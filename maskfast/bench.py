@@ -16,6 +16,7 @@ def main(
     steps: int = 25,           # timed training steps per measurement
     precision: str = 'auto',   # auto | fp32 | bf16 | fp16
     workers: int = 0,          # DataLoader worker processes for the maskfast loader
+    stem: str = 'plain',       # plain | s2d (the space-to-depth stem; --size is then the input it sees, multiples of 64)
     serve: str = None,         # instead: the prediction service's latency and throughput, serving this run folder
     tta: int = 0,              # with --serve: the service's test-time views (its default, 0 = off)
 ):
@@ -28,9 +29,11 @@ def main(
         print(f'single photo latency p50 {s["p50_ms"]:.1f} ms, p95 {s["p95_ms"]:.1f} ms; 4 concurrent clients '
               f'{s["concurrent4_img_s"]:.0f} img/s; batch endpoint {s["batch_img_s"]:.0f} img/s')
         return
-    r = run_bench(data, arch, tuple(size), bs, steps, precision, workers)
+    r = run_bench(data, arch, tuple(size), bs, steps, precision, workers, stem)
     dev = 'cuda' if torch.cuda.is_available() else f'cpu x{torch.get_num_threads()} threads'
-    print(f'{arch} {size[0]}x{size[1]} bs {bs} {r["precision"]} on {dev}')
-    print(f'{"measurement":42s} img/s')
-    for k, name in BENCH_ROWS: print(f'{name:42s} {r[k]:8.1f}')
-    print(f'ratio end_to_end/model_only={r["ratio"]:.2f} loader_speedup={r["loader_speedup"]:.2f}')
+    print(f'{arch}{" --stem " + stem if stem != "plain" else ""} {size[0]}x{size[1]} bs {bs} {r["precision"]} on {dev}')
+    print(f'{"measurement":44s} img/s')
+    for k, name in BENCH_ROWS:
+        if k in r: print(f'{name:44s} {r[k]:8.1f}')
+    print(f'ratio end_to_end/model_only={r["ratio"]:.2f} loader_speedup={r["loader_speedup"]:.2f}'
+          + (f' s2d_192x128/plain={r["s2d_ratio"]:.2f}' if 's2d_ratio' in r else ''))

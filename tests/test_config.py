@@ -47,3 +47,16 @@ def test_pseudo_cli_shares_options_and_its_own_budget_default():
 def test_help_runs_from_the_command_line():
     r = subprocess.run([sys.executable, '-m', 'maskfast.fit', '--help'], capture_output=True, text=True)
     assert r.returncode == 0 and '--no-downsample' in r.stdout and '--resume RUN' in r.stdout and 'training:' in r.stdout
+
+def test_fit_input_stem_and_size():
+    from maskfast.learn.config import fit_input
+    from maskfast.learn.recipes import recipe_config
+    from maskfast.learn.budget import check_size
+    from maskfast.learn.models import size_multiple
+    assert fit_input(FitConfig()) == ('s2d', (192, 128))                       # the default input from scratch
+    assert fit_input(FitConfig(size=(128, 96))) == ('plain', (128, 96))         # a size of one's own keeps the plain stem
+    assert fit_input(FitConfig(pretrained=True)) == fit_input(FitConfig(weights='w.pth')) == ('plain', (128, 96))
+    assert fit_input(FitConfig(stem='plain')) == ('plain', (128, 96)) and fit_input(FitConfig(stem='s2d', size=(256, 192))) == ('s2d', (256, 192))
+    assert [fit_input(recipe_config(r))[0] for r in ('cpu-fast', 'best', 'ai4-winner')] == ['plain'] * 3
+    assert check_size((96, 32), size_multiple('s2d')) == (128, 64)
+    with pytest.raises(ValueError): FitConfig(stem='s2')

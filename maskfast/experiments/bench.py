@@ -12,6 +12,7 @@ from ..data.twin import default_twin
 from ..infer.predict import predict_cache
 from ..learn.callbacks import BatchTimer
 from ..learn.learner import mask_learner
+from ..learn.config import DEFAULT_SIZE
 
 class NaiveJPEGDataset(torch.utils.data.Dataset):
     "The official-baseline style path: decode the full JPEG with PIL every epoch, resize, to tensor."
@@ -32,23 +33,33 @@ def _loader_rate(it, n, bs):
     for _ in range(n): next(it)
     return n * bs / (time.perf_counter() - t)
 
-def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0):
-    "Measure the four speeds in one run; returns a dict of img/s and the two ratios."
+def _model_only(learn, xb, yb, steps):
+    "Training images a second of `learn` on one batch held in memory (no loading), over `steps` timed steps."
+    mem = _MemDL([(xb, yb)] * (steps + 5))
+    timer = BatchTimer(steps + 3)
+    learn.dls = DataLoaders(mem, mem, device=xb.device)
+    try: learn.fit(1, 1e-4, cbs=timer)
+    except CancelFitException: pass
+    return len(xb) / timer.step_seconds(3)
+
+def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0, stem='plain'):
+    """Measure the four speeds in one run; returns a dict of img/s and the ratios. With the plain stem it also times
+    the model alone under `--stem s2d` at fit's default input for it, 192x128 (`s2d_ratio`: its img/s over the plain
+    model's at `size`)."""
     if data is None: data = default_twin()
     torch.manual_seed(0)
     df, caches = load_items(data, size, verbose=False)
     tr, va = fold_indices(df)
     dls = mask_dataloaders(df, caches, tr, va, bs=bs, seed=0, num_workers=workers)
-    learn = mask_learner(dls, arch, precision=precision, quiet=True)
+    learn = mask_learner(dls, arch, precision=precision, quiet=True, stem=stem)
     res = {'precision': learn.precision}
     # (1) model only: the same learner, batches already in memory
     xb, yb = dls.one_batch()
-    mem = _MemDL([(xb, yb)] * (steps + 5))
-    timer = BatchTimer(steps + 3)
-    learn.dls = DataLoaders(mem, mem, device=dls.device)
-    try: learn.fit(1, 1e-4, cbs=timer)
-    except CancelFitException: pass
-    res['model_only'] = bs / timer.step_seconds(3)
+    res['model_only'] = _model_only(learn, xb, yb, steps)
+    if stem == 'plain':   # the space-to-depth stem on the same batch at the fit's default input for it
+        big = torch.nn.functional.interpolate(xb, size=DEFAULT_SIZE['s2d'], mode='bilinear').contiguous(memory_format=torch.channels_last)
+        res['model_only_s2d'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem='s2d'), big, yb, steps)
+        res['s2d_ratio'] = res['model_only_s2d'] / res['model_only']
     # (2) end to end: cache + sampling + augmentation + model
     learn.dls = dls; timer = BatchTimer(steps + 3)
     learn.fit(1, 1e-4, cbs=timer)
@@ -69,7 +80,8 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     res['loader_speedup'] = res['loader_cache'] / res['loader_naive_jpeg']
     return res
 
-BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('end_to_end', 'train, maskfast end to end'),
+BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('model_only_s2d', 'train, model only, --stem s2d at 192x128'),
+              ('end_to_end', 'train, maskfast end to end'),
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))
 

@@ -1,7 +1,8 @@
 """The one typed run configuration: every fit option with its default and its one-line help, in one dataclass. The
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
-__all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop']
+__all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
+           'fit_input', 'DEFAULT_SIZE']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
@@ -76,7 +77,8 @@ class FitConfig(Config):
     recipe: str = option('default', 'a named recipe (default, cpu-fast, best, ai4-winner) or a recipe YAML file, filled in under the options given here', 'recipe')
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
-    size: tuple = option((128, 96), 'image size H W (rounded to multiples of 32, of 64 under --stem s2d)', 'data', type=int, nargs=2, metavar=('H', 'W'))
+    size: tuple = option(None, 'image size H W (rounded to multiples of 32, of 64 under --stem s2d); default 192 128 under '
+                         'the s2d stem, 128 96 under the plain one', 'data', type=int, nargs=2, metavar=('H', 'W'))
     crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face' (detected "
                                             "face, grown to keep hair and chin; the usual face box where none is found)", 'data', type=crop_value)
     crop_box: tuple = option(None, 'crop this box instead, in fractions of the image (for data whose faces sit in a known place)',
@@ -111,10 +113,11 @@ class FitConfig(Config):
                            "'regression' (Gaussian on the age), or 'hybrid' (3 groups + the regression as a second target: >=60 from the groups, "
                            "<30 vs 30-59 from the regression); all but 'class' learn from the age itself", 'model',
                            choices=('class', 'ordinal', 'regression', 'hybrid'))
-    stem: str = option('plain', "'plain' (the architecture's own) or 's2d': each 2x2 block of pixels into channels before the "
-                       "body (TResNet's space-to-depth), so the body sees a --size twice the side at about the plain input's "
-                       'cost (sides rounded to multiples of 64; with --pretrained the first conv starts untrained)', 'model',
-                       choices=('plain', 's2d'))
+    stem: str = option('auto', "'s2d': each 2x2 block of pixels into channels before the body (TResNet's space-to-depth), "
+                       "so the body sees a --size twice the side at about the plain input's cost (sides rounded to multiples "
+                       "of 64; with --pretrained the first conv starts untrained); 'plain': the architecture's own; 'auto' "
+                       "(default): s2d at 192x128 from scratch with no --size given, else plain", 'model',
+                       choices=('auto', 'plain', 's2d'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
@@ -148,8 +151,9 @@ class FitConfig(Config):
     quiet: bool = option(False, 'no progress bars', 'output')
 
     def __post_init__(self):
-        self.size = tuple(int(s) for s in self.size)
-        if len(self.size) != 2: raise ValueError(f'size must be (H, W), not {self.size}')
+        if self.size is not None:
+            self.size = tuple(int(s) for s in self.size)
+            if len(self.size) != 2: raise ValueError(f'size must be (H, W), not {self.size}')
         self.crop = crop_value(self.crop)
         if self.crop_box is not None: self.crop_box = tuple(float(v) for v in self.crop_box)
         self.fold = str(self.fold)
@@ -211,6 +215,16 @@ def parse_cli(parser, argv=None):
     ns = vars(parser.parse_args(argv))
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
+DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128)}   # the input when --size is not given, by stem
+
+def fit_input(cfg):
+    """(stem, size before rounding) of a fit. `--stem auto` is the space-to-depth stem at 192x128 for the default input
+    from scratch, and the plain stem when --size, --pretrained or --weights is given (the size one asked for; the
+    pretrained first convolution); an unset size is the stem's default."""
+    stem = cfg.stem
+    if stem == 'auto': stem = 's2d' if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
+    return stem, tuple(cfg.size) if cfg.size is not None else DEFAULT_SIZE[stem]
+
 def image_crop(cfg):
     "The crop a config asks for: its --crop-box when set, else its --crop (a share or 'face')."
     return tuple(cfg.crop_box) if cfg.crop_box else cfg.crop
@@ -220,6 +234,7 @@ class RunState(Config):
     "What a fit resolved from its config, written under `run:` in args.yaml and read back by `--resume` and predict."
     data: str = None          # the data root used (the twin's path when the config left it unset)
     size: tuple = None        # the image size after rounding to the stride
+    stem: str = None          # the stem trained with ('plain' or 's2d'; --stem auto resolved)
     lr: float = None          # the learning rate trained with (lr_find's choice or the config's)
     epochs: int = None        # the epochs planned (from the budget or the config)
     precision: str = None     # the precision trained in (after any fp32 fallback)

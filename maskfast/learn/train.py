@@ -8,7 +8,7 @@ from fastai.torch_core import set_seed
 from .budget import check_size, plan_lr_and_epochs, progressive_epochs
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, small_size
 from .checkpoints import resume_from
-from .config import FitConfig, RunState, image_crop
+from .config import FitConfig, RunState, image_crop, fit_input
 from .recipes import recipe_config
 from .distrib import (init_distributed, is_main, is_distributed, rank, world_size, main_first, broadcast_object,
                       distributed, close_distributed)
@@ -69,7 +69,9 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
     check_arch(cfg.arch)
-    size = tuple(state.size) if resume and state.size else check_size(cfg.size, size_multiple(cfg.stem))
+    stem, size = fit_input(cfg)
+    if resume and state.stem: stem = state.stem
+    size = tuple(state.size) if resume and state.size else check_size(size, size_multiple(stem))
     data = state.data or cfg.data
     if data is None:
         with main_first(): data = str(default_twin())
@@ -79,7 +81,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         df, caches, tr, va, n_extra = _training_items(cfg, data, size, extra, all_people)
         from_weights = cfg.pretrained or bool(cfg.weights)
         mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
-    state = state.replace(data=str(data), size=size, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
+    state = state.replace(data=str(data), size=size, stem=stem, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
                           face_fallback=caches[0].face_fallback,
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
@@ -92,7 +94,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
-                            select_best=not all_people, ema=cfg.ema, stem=cfg.stem)
+                            select_best=not all_people, ema=cfg.ema, stem=stem)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
@@ -181,7 +183,7 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     crop = image_crop(cfg)
     model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=list(crop) if isinstance(crop, tuple) else crop,
                      face_fallback=state.face_fallback and list(state.face_fallback), old_from=cfg.old_from, norm=state.norm,
-                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head, stem=cfg.stem)
+                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head, stem=state.stem or 'plain')
     write_model(run_dir, learn.model, model_cfg)
     if probs is None: probs, _ = learn.get_preds(dl=dls.valid)
     vp = write_valid_preds(run_dir, valid_items, probs.numpy(), cfg.task)
