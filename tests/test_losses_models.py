@@ -1,7 +1,7 @@
 import numpy as np, pytest, torch
 from maskfast.learn.losses import make_loss, SoftF1Loss, parse_loss
 from maskfast.learn.models import (to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
-                                   size_multiple)
+                                   size_multiple, model_stem)
 from maskfast.data.labels import encode
 
 @pytest.mark.parametrize('spec,head', [('ce', 'single'), ('wce', 'single'), ('smooth', 'single'), ('focal', 'single'),
@@ -53,6 +53,7 @@ def test_space_to_depth_stem(arch, tmp_path):
     plain, s2d = build_model(arch, 'multi'), build_model(arch, 'multi', stem='s2d')
     convs = [next(m for m in body_module(m).modules() if isinstance(m, torch.nn.Conv2d)) for m in (plain, s2d)]
     assert [c.in_channels for c in convs] == [3, 12] and size_multiple('s2d') == 2 * size_multiple('plain') == 64
+    assert [model_stem(plain), model_stem(s2d)] == ['plain', 's2d']
     x = torch.randn(2, 3, 128, 64)
     with torch.no_grad():   # the body sees the 2x2 blocks as channels: twice the side gives the plain model's feature map
         assert s2d[0](x).shape == plain[0](x[:, :, ::2, ::2]).shape and s2d.eval()(x).shape == (2, 8)

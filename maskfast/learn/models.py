@@ -1,6 +1,6 @@
 """Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
 __all__ = ['HEAD_OUT', 'TASKS', 'BODY_STEMS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
-           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'size_multiple']
+           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'size_multiple', 'model_stem']
 
 import difflib
 from pathlib import Path
@@ -16,6 +16,10 @@ class SpaceToDepthBody(torch.nn.Module):
     "A body fed 2x2 pixel blocks as channels (12 in): twice the input side at about the cost of the plain input's."
     def __init__(self, body): super().__init__(); self.body = body
     def forward(self, x): return self.body(F.pixel_unshuffle(x, 2))
+
+def model_stem(model):
+    "The stem a built model has: 's2d' when its body is fed space-to-depth blocks, else 'plain'."
+    return 's2d' if isinstance(model[0], SpaceToDepthBody) else 'plain'
 
 def size_multiple(stem='plain'):
     "What input sides must divide by: the body's stride, times 2 under the space-to-depth stem."

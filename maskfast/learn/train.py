@@ -14,7 +14,7 @@ from .distrib import (init_distributed, is_main, is_distributed, rank, world_siz
                       distributed, close_distributed)
 from .learner import mask_learner
 from .metrics import macro_f1, task_f1
-from .models import check_arch, size_multiple
+from .models import check_arch, size_multiple, model_stem
 from .runs import new_run_dir, write_args, read_config, write_model, write_valid_preds, read_valid_preds
 from ..data.block import mask_dataloaders, balance_report
 from ..data.cache import dataset_stats
@@ -183,7 +183,7 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     crop = image_crop(cfg)
     model_cfg = dict(arch=cfg.arch, head=cfg.head, size=list(state.size), crop=list(crop) if isinstance(crop, tuple) else crop,
                      face_fallback=state.face_fallback and list(state.face_fallback), old_from=cfg.old_from, norm=state.norm,
-                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head, stem=state.stem or 'plain')
+                     aug=cfg.aug, bs=cfg.bs, task=cfg.task, age_head=cfg.age_head, stem=model_stem(learn.model))
     write_model(run_dir, learn.model, model_cfg)
     if probs is None: probs, _ = learn.get_preds(dl=dls.valid)
     vp = write_valid_preds(run_dir, valid_items, probs.numpy(), cfg.task)
