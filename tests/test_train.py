@@ -94,6 +94,44 @@ def test_plan_epochs_and_size_rounding(capsys):
     assert check_size((128, 96)) == (128, 96) and capsys.readouterr().out == ''
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
 
+def test_budget_guard_shortens_the_one_cycle_schedule():
+    from fastai.test_utils import synth_learner, synth_dbunch
+    from fastai.callback.core import Callback
+    from maskfast.learn.budget import BudgetGuard
+    class Clock:   # every epoch takes 10 fake seconds
+        t = 0.
+        def __call__(self): return self.t
+    class Tick(Callback):
+        order = BudgetGuard.order - 1
+        def after_epoch(self): clock.t += 10
+    clock = Clock()
+    learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
+    guard = BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True)
+    learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), guard])   # 8 epochs planned, 4 fit in 45s
+    lrs = np.array(learn.recorder.lrs)
+    assert len(learn.recorder.values) == 4 and guard.epochs == 4
+    learn.fit_one_cycle(4, 1e-2)                              # a 4-epoch schedule from the start, for reference
+    ref = np.array(learn.recorder.lrs)
+    assert np.allclose(lrs[-2:], ref[-2:]) and lrs[-1] < lrs.max() / 10   # the shortened schedule ends as 4 epochs' does
+    clock.t = 0.
+    learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), BudgetGuard(budget_s=5, t0=0., clock=clock, quiet=True)])
+    assert len(learn.recorder.values) == 2                    # over budget already: never fewer than 2, the last not cut
+    clock.t = 0.; fits = BudgetGuard(budget_s=1000, t0=0., clock=clock)
+    learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), fits])
+    assert len(learn.recorder.values) == 3 and fits.epochs == 3   # within budget: untouched
+    with learn.added_cbs(BudgetGuard(budget_s=0, t0=0., clock=clock)):
+        learn.lr_find(end_lr=1e-2, num_it=6, stop_div=False, show_plot=False)
+    assert len(learn.recorder.lrs) == 6                       # lr_find's 3 epochs of 2 batches: not cut
+
+def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkeypatch, capsys):
+    import maskfast.learn.budget as budget
+    monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (5, 0.01))   # lr_find's estimate far too optimistic
+    fit_run(data=str(twin), out=str(tmp_path / 'g'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=1)
+    out = capsys.readouterr().out
+    assert 'for 5 epochs' in out and '2 epochs instead of 5' in out and 'plain stem at 64x32' in out
+    assert len(pd.read_csv(tmp_path / 'g' / 'history.csv')) == 2
+    assert yaml.safe_load((tmp_path / 'g' / 'args.yaml').read_text())['run']['epochs'] == 2
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     from maskfast.learn.checkpoints import atomic_save
     atomic_save({'w': torch.ones(3)}, tmp_path / 'last.pth')

@@ -5,7 +5,7 @@ import hashlib, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
-from .budget import check_size, plan_lr_and_epochs, progressive_epochs
+from .budget import check_size, plan_lr_and_epochs, progressive_epochs, BudgetGuard
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, small_size
 from .checkpoints import resume_from
 from .config import FitConfig, RunState, image_crop, fit_input
@@ -159,6 +159,7 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
         with distributed(learn):
             start_epoch = resume_from(learn, run_dir) if resume else 0
             lr, epochs = (state.lr, state.epochs) if resume else (cfg.lr, cfg.epochs)
+            planned = not resume and not epochs   # the budget sizes the epochs: a BudgetGuard keeps them to it
             if not resume and (lr is None or not epochs):
                 lr, epochs = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
                                                 run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small))
@@ -166,12 +167,17 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
             if main and not resume: write_args(run_dir, cfg, state)
             what = f'{cfg.head} head' if cfg.task == 'all' else f'{cfg.task} task alone'
             n_small = progressive_epochs(cfg.progressive, epochs)
-            if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}) lr={lr:.2e} for {epochs} epochs'
+            if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}, {state.stem} stem at {state.size[0]}x{state.size[1]}) '
+                                    f'lr={lr:.2e} for {epochs} epochs'
                                     + (f' (the first {n_small} at {small[0]}x{small[1]})' if n_small else '') + f' -> {run_dir}')
-            with learn.added_cbs([ProgressiveResize(small, n_small)] if n_small else []):
+            guard = BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet) if planned else None
+            with learn.added_cbs(([ProgressiveResize(small, n_small)] if n_small else []) + ([guard] if guard else [])):
                 if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
                     learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
                 else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
+            if guard and guard.epochs and guard.epochs < epochs:   # the run's epochs as trained: what --full refits with
+                state = state.replace(epochs=guard.epochs)
+                if main: write_args(run_dir, cfg, state)
             probs, _ = learn.get_preds(dl=dls.valid)   # every rank: get_preds gathers across ranks
     finally: dls.loaders[:] = loaders   # an exception inside fit leaves them wrapped
     return learn, probs, state
