@@ -17,6 +17,11 @@ _WHERE = {'FitConfig': 'learn.config', 'PredictConfig': 'infer.config', 'fit_run
           'score_submission': 'infer.submission', 'pseudo_rounds': 'infer.pseudo', 'load_model': 'learn.runs',
           'load_learner': 'infer.load'}
 
+import warnings
+# fastai's layers build their jit-scripted activations at import, and torch 2.14 warns about every `torch.jit.script`
+# (pytorch/pytorch#189914 made it a visible FutureWarning): two lines of noise at every start that no user can act on
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+
 def __getattr__(name):
     "Import the exported names lazily, so `python -m maskfast.synth` does not load fastai."
     if name not in _WHERE: raise AttributeError(f'module maskfast has no attribute {name!r}')

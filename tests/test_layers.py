@@ -67,3 +67,10 @@ def test_every_library_module_sits_in_a_layer_and_entry_points_are_thin():
             'maskfast.bench'} <= set(top)
     for m in top: assert len(mods[m].read_text().splitlines()) <= 60, f'{m} is not a thin entry point'
     assert {m.split('.')[1] for m in mods if m.count('.') == 2} <= set(RANK)
+
+def test_starting_maskfast_prints_no_torchscript_deprecation():
+    "fastai's import jit-scripts its activations and torch 2.14 warns for each: maskfast filters that one warning only."
+    import subprocess, sys
+    code = 'import maskfast, warnings, fastai.vision.all; warnings.warn("still shown", FutureWarning)'
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0 and 'torch.jit.script' not in r.stderr and 'still shown' in r.stderr
