@@ -84,9 +84,10 @@ class BudgetGuard(Callback):
     step time misjudges an epoch by up to ~15% on 2 cores (measured 35-44s planned, 40-45s run), which ran 420s fits
     to 447s. It lowers `n_epoch`, so the one-cycle schedule still anneals to its end (fastai sets `pct_train` from
     `epoch / n_epoch` each epoch), never cuts the last epoch left nor adds one, skips lr_find, resumed epochs and the
-    first `skip` (progressive, smaller) epochs. Rank 0 decides. `epochs`: the fit's epochs once it ends."""
+    first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(epochs)` is called at a cut (the run folder
+    records it, so `--resume` trains the shortened schedule); `epochs`: the fit's epochs once it ends."""
     order = EarlyStop.order + 1   # after the epoch's checkpoint, history row and early stopping
-    def __init__(self, budget_s, t0, skip=0, quiet=False, clock=time.time): store_attr(); self.epochs = None
+    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time): store_attr(); self.epochs = None
     def before_fit(self):
         self.active = not hasattr(self.learn, 'lr_finder')
         self.seconds, self.planned = [], self.n_epoch
@@ -101,6 +102,7 @@ class BudgetGuard(Callback):
         fit = broadcast_object(max(1, int((self.budget_s - (self.clock() - self.t0)) // epoch_s)) if is_main() else None)
         if fit >= left: return
         self.learn.n_epoch = self.epoch + 1 + fit
+        if self.on_cut: self.on_cut(self.n_epoch)
         if not self.quiet: print(f'budget {self.budget_s:.0f}s: epochs take ~{epoch_s:.0f}s, more than planned; '
                                  f'{self.n_epoch} epochs instead of {self.planned} (the one-cycle schedule shortened)', flush=True)
     def after_fit(self):

@@ -2,6 +2,7 @@
 __all__ = ['as_config', 'fit_run', 'fit_folds', 'evaluate_run', 'weights_digest']
 
 import hashlib, time
+from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
@@ -170,17 +171,20 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
             if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}, {state.stem} stem at {state.size[0]}x{state.size[1]}) '
                                     f'lr={lr:.2e} for {epochs} epochs'
                                     + (f' (the first {n_small} at {small[0]}x{small[1]})' if n_small else '') + f' -> {run_dir}')
-            guard = BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet) if planned else None
+            guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state))
+                     if planned else None)
             with learn.added_cbs(([ProgressiveResize(small, n_small)] if n_small else []) + ([guard] if guard else [])):
                 if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
                     learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
                 else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
-            if guard and guard.epochs and guard.epochs < epochs:   # the run's epochs as trained: what --full refits with
-                state = state.replace(epochs=guard.epochs)
-                if main: write_args(run_dir, cfg, state)
+            if guard and guard.epochs and guard.epochs < epochs: state = state.replace(epochs=guard.epochs)
             probs, _ = learn.get_preds(dl=dls.valid)   # every rank: get_preds gathers across ranks
     finally: dls.loaders[:] = loaders   # an exception inside fit leaves them wrapped
     return learn, probs, state
+
+def _record_epochs(run_dir, cfg, state, epochs):
+    "args.yaml's `run: epochs:` after a BudgetGuard cut: the schedule `--resume` continues and `--full` refits with."
+    if is_main(): write_args(run_dir, cfg, state.replace(epochs=epochs))
 
 def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     """Write model.pth/json, valid_preds.csv, confusion.png and report.txt for the (best) model; return the scores.
