@@ -71,5 +71,6 @@ def test_ema_fit_keeps_the_average_and_resumes_it(twin, tmp_path, monkeypatch):
     fit_run(resume=str(tmp_path / 'k'))
     a, b = pd.read_csv(run / 'history.csv'), pd.read_csv(tmp_path / 'k' / 'history.csv')
     assert list(b.epoch) == [0, 1, 2]
-    for c in ('valid_loss', 'f1_macro', 'f1_gender'): assert np.allclose(a[c], b[c], atol=1e-5), c   # the average resumed
+    for c in ('valid_loss', 'f1_macro', 'f1_gender'): assert np.allclose(a[c], b[c], atol=1e-5, equal_nan=True), c   # the average resumed
+    assert b.f1_macro.isna().tolist() == [True, True, False]   # val-as-train: the last epoch scored, also when resumed
     assert _close(kept, torch.load(tmp_path / 'k' / 'model.pth', weights_only=True))

@@ -5,7 +5,7 @@ from conftest import TINY
 from maskfast.learn.train import fit_run
 import maskfast.learn.checkpoints as ckpt
 
-ARGS = ['--size', '64', '32', '--bs', '16', '--lr', '1e-3', '--precision', 'fp32', '--folds', '4', '--quiet']
+ARGS = ['--size', '64', '32', '--bs', '16', '--lr', '1e-3', '--precision', 'fp32', '--folds', '4', '--quiet', '--valid-every-epoch']
 VALUES = ['train_loss', 'valid_loss', 'acc18', 'f1_macro', 'f1_mask', 'f1_gender', 'f1_age']
 
 def _fit(twin, out, epochs, cwd, wait=True):
@@ -38,7 +38,7 @@ def test_sigkill_then_resume_keeps_history_and_matches_uninterrupted(twin, tmp_p
     assert (tmp_path / 'killed' / 'model.json').exists()
 
 def test_kill_between_checkpoint_and_row(twin, tmp_path, monkeypatch):
-    opts = dict(data=str(twin), **{**TINY, 'epochs': 4})
+    opts = dict(data=str(twin), **{**TINY, 'epochs': 4}, valid_every_epoch=True)   # every row scored, to compare
     fit_run(out=str(tmp_path / 'full'), **opts)
     orig, calls = ckpt.append_rows, []
     def dies_at_epoch_2(path, names, rows):

@@ -91,6 +91,8 @@ def test_plan_epochs_and_size_rounding(capsys):
     n, epoch_s = plan_epochs(budget_s=420, spent_s=30, step_s=0.25, n_train_batches=200, n_valid_batches=120, reserve_s=20)
     assert epoch_s == 0.25 * (200 + 24) and n == int((420 - 30 - 20) // 56)
     assert plan_epochs(60, 50, 1.0, 100, 0)[0] == 2          # never fewer than 2
+    n, epoch_s = plan_epochs(420, 30, 0.25, 200, 120, reserve_s=20, valid_last=True)   # the validation pass paid once
+    assert epoch_s == 0.25 * 200 and n == int((420 - 30 - 20 - 0.25 * 24) // 50) and n > int((420 - 30 - 20) // 56)
     assert check_size((128, 96)) == (128, 96) and capsys.readouterr().out == ''
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
 
@@ -131,6 +133,50 @@ def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkey
     assert 'for 5 epochs' in out and '2 epochs instead of 5' in out and 'plain stem at 64x32' in out
     assert len(pd.read_csv(tmp_path / 'g' / 'history.csv')) == 2
     assert yaml.safe_load((tmp_path / 'g' / 'args.yaml').read_text())['run']['epochs'] == 2
+
+def test_validate_last_scores_only_the_last_epoch():
+    from fastai.test_utils import synth_learner, synth_dbunch
+    from fastai.callback.core import Callback
+    from maskfast.learn.budget import BudgetGuard
+    from maskfast.learn.callbacks import ValidateLast
+    class CountValid(Callback):
+        def before_fit(self): self.n = 0
+        def after_batch(self): self.n += not self.training
+    class Clock:   # every epoch takes 10 fake seconds
+        t = 0.
+        def __call__(self): return self.t
+    class Tick(Callback):
+        order = BudgetGuard.order - 1
+        def after_epoch(self): clock.t += 10
+    clock, count = Clock(), CountValid()
+    learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=3, bs=2))   # 2 training, 3 validation batches an epoch
+    learn.fit_one_cycle(3, 1e-2, cbs=[ValidateLast(), count])
+    vals = np.array(learn.recorder.values, float)
+    assert count.n == 3 and vals.shape == (3, 2)                # one validation pass; each row still has every column
+    assert np.isnan(vals[:2, 1]).all() and np.isfinite(vals[2]).all() and np.isfinite(vals[:, 0]).all()
+    learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True), ValidateLast(), count])
+    vals = np.array(learn.recorder.values, float)               # cut to 4 epochs: the 4th, now the last, is validated
+    assert count.n == 3 and len(vals) == 4 and np.isnan(vals[:3, 1]).all() and np.isfinite(vals[3, 1])
+    with learn.added_cbs([ValidateLast(), count]):
+        preds, _ = learn.get_preds()
+        assert len(preds) == 6 and count.n == 3                 # get_preds (a fresh count) is not skipped
+        learn.lr_find(end_lr=1e-2, num_it=4, stop_div=False, show_plot=False)
+        with_cb = learn.recorder.lrs
+    learn.lr_find(end_lr=1e-2, num_it=4, stop_div=False, show_plot=False)
+    assert with_cb == learn.recorder.lrs and len(with_cb) >= 4  # nor is lr_find disturbed
+
+def test_val_as_train_fit_scores_the_last_epoch_only(twin, tmp_path, capsys):
+    fit_run(data=str(twin), out=str(tmp_path / 'v'), **{**TINY, 'epochs': 3, 'quiet': False})
+    assert 'scored after the last epoch only' in capsys.readouterr().out
+    hist = pd.read_csv(tmp_path / 'v' / 'history.csv')
+    assert len(hist) == 3 and hist.valid_loss[:2].isna().all() and hist.f1_macro[:2].isna().all()
+    assert hist.iloc[2].notna().all() and hist.train_loss.notna().all()
+    report = float((tmp_path / 'v' / 'report.txt').read_text().split()[2])
+    assert report == pytest.approx(hist.f1_macro.iloc[2], abs=1e-4)   # the report scores the same last epoch
+    fit_run(data=str(twin), out=str(tmp_path / 'e'), **{**TINY, 'epochs': 3}, valid_every_epoch=True)
+    assert pd.read_csv(tmp_path / 'e' / 'history.csv').notna().all().all()
+    fit_run(data=str(twin), out=str(tmp_path / 'h'), **{**TINY, 'epochs': 2}, train_all=False)   # a hold-out: every epoch
+    assert pd.read_csv(tmp_path / 'h' / 'history.csv').notna().all().all()
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     from maskfast.learn.checkpoints import atomic_save

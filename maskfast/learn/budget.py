@@ -16,13 +16,16 @@ def check_size(size, multiple=32):
     return new
 
 def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40,
-                small_step_s=None, share=0.):
+                small_step_s=None, share=0., valid_last=False):
     """(epochs, mean seconds an epoch) that fit the remaining time budget from measured seconds per train step. A
     validation batch costs about 1/5 of a training step (measured: inference 611 img/s vs training 115 img/s, resnet18
-    128x96 on 2 cores). Progressive resizing: a `share` of the epochs train at `small_step_s` a step (valid at full size)."""
+    128x96 on 2 cores). Progressive resizing: a `share` of the epochs train at `small_step_s` a step (valid at full size).
+    `valid_last`: only the last epoch validates (`ValidateLast`), so the validation pass is paid once."""
     train_step_s = share * small_step_s + (1 - share) * step_s if share and small_step_s else step_s
-    epoch_s = train_step_s * n_train_batches + step_s * n_valid_batches / 5
-    return int(np.clip((budget_s - spent_s - reserve_s) // max(epoch_s, 1e-6), lo, hi)), epoch_s
+    valid_s = step_s * n_valid_batches / 5
+    epoch_s = train_step_s * n_train_batches + (0 if valid_last else valid_s)
+    left = budget_s - spent_s - reserve_s - (valid_s if valid_last else 0)
+    return int(np.clip(left // max(epoch_s, 1e-6), lo, hi)), epoch_s
 
 def progressive_epochs(share, epochs):
     "How many of `epochs` train on the small input under progressive resizing: the `share`, rounded, the last one never."
@@ -42,11 +45,12 @@ def valley_lr(lrs, losses, n_it):
     if ok.sum() < 5: return 0.
     return valley(torch.tensor(lrs[ok]), torch.tensor(losses[ok]), n_it)[0]
 
-def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, lr_png=None, quiet=False, progressive=None):
+def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, lr_png=None, quiet=False, progressive=None,
+                       valid_last=False):
     """(lr, epochs): lr_find chooses the learning rate when `lr` is None (floored at 3e-3 from scratch, 1e-4 from
     weights) and its step time sizes the epochs to `budget` seconds since `t0` when `epochs` is 0. Rank 0 decides.
     `progressive` = (share, small size): a share of the epochs trains on the small input, whose steps are timed too
-    (16 more lr_find steps at a fixed lr; lr_find puts the weights back)."""
+    (16 more lr_find steps at a fixed lr; lr_find puts the weights back). `valid_last`: only the last epoch validates."""
     n_it = 60 if lr is None else 10
     lr_kw = {} if lr is None else {'start_lr': lr / 100, 'end_lr': lr}
     timer = BatchTimer()
@@ -66,7 +70,8 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
         share, small = progressive or (0., None)
         small_step_s = _small_step_seconds(learn, lr, small) if share else None
         n_tr, n_va = (-(-len(dl) // world_size()) for dl in (dls.train, dls.valid))   # each rank runs its share of the batches
-        epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share)
+        epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share,
+                                      valid_last=valid_last)
         if not quiet: print(f'budget {budget:.0f}s: {epochs} epochs of ~{epoch_s:.0f}s (measured {1 / step_s * dls.bs:.0f} img/s' +
                             (f'; the first {progressive_epochs(share, epochs)} at {small[0]}x{small[1]}: {1 / small_step_s * dls.bs:.0f} img/s)'
                              if share else ')'))

@@ -145,6 +145,9 @@ class FitConfig(Config):
                              'reports, but is no hold-out. Off by itself under --fold all, --full, --patience, --keep-best > 1 '
                              "and --split image, which need a hold-out", 'training',
                              off='hold the validation fold out of training: a hold-out score, label review and early stopping')
+    valid_every_epoch: bool = option(False, 'under val-as-train, score the validation fold after every epoch too (those people '
+                                     'are trained on, so the scores are no hold-out and only show training progress; by default only the last '
+                                     'epoch is scored, which leaves ~13% more of --budget to training). With a hold-out every epoch is scored', 'training')
     # output
     out: str = option(None, 'run folder (default: runs/run-<timestamp>)', 'output')
     wandb: bool = option(False, 'log to Weights & Biases (offline without an account)', 'output')

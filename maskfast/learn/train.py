@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
 from .budget import check_size, plan_lr_and_epochs, progressive_epochs, BudgetGuard
-from .callbacks import LowPrecisionDiverged, ProgressiveResize, small_size
+from .callbacks import LowPrecisionDiverged, ProgressiveResize, ValidateLast, small_size
 from .checkpoints import resume_from
 from .config import FitConfig, RunState, image_crop, fit_input
 from .recipes import recipe_config
@@ -66,6 +66,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     "One fit into cfg.out (see `fit_run`); `all_people` trains on the validation people too and keeps the last epoch."
     t0 = time.time()
     all_people = all_people or cfg.train_all
+    valid_last = all_people and not cfg.valid_every_epoch   # scores of trained-on people: the last epoch's suffice
     init_distributed()
     main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
@@ -93,17 +94,17 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
     def make(precision):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
-                            patience=cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
+                            patience=0 if valid_last else cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
                             select_best=not all_people, ema=cfg.ema, stem=stem)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
-        try: learn, probs, state = _train(learn, dls, cfg, state, run_dir, t0, resume)
+        try: learn, probs, state = _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last)
         except LowPrecisionDiverged as e:
             if main: print(f'notice: {e}; restarting this fit in fp32')
             learn = make('fp32'); learn.model.load_state_dict(init)
-            learn, probs, state = _train(learn, dls, cfg, state, run_dir, t0, resume)
+            learn, probs, state = _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last)
     except KeyboardInterrupt:
         if main: print(f'\ninterrupted: the last complete epoch is in {run_dir / "last.pth"}; continue with --resume {run_dir}')
         raise
@@ -125,7 +126,8 @@ def _people_line(df, tr, va, cfg, all_people):
     "Who trains: every person (val-as-train) or all but the hold-out fold, and why a hold-out was kept."
     n_tr, n_va = df['folder'].iloc[tr].nunique(), df['folder'].iloc[va].nunique()
     if all_people: return (f'val-as-train: training on all {n_tr} people, the {n_va} of validation fold {cfg.fold} included '
-                           '(its score is no hold-out; --no-train-all holds them out)')
+                           '(its score is no hold-out; --no-train-all holds them out)' +
+                           ('' if cfg.valid_every_epoch else '; scored after the last epoch only (--valid-every-epoch: each)'))
     why = cfg.holdout_needed()
     return f'training on {n_tr} people, {n_va} held out for validation' + (f' (needed by {why})' if why else '')
 
@@ -150,9 +152,10 @@ def weights_digest(model):
     for v in model.parameters(): h.update(v.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()
 
-def _train(learn, dls, cfg, state, run_dir, t0, resume):
+def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
     """lr_find (when the lr or the epochs are to be chosen), the fit and the validation predictions, inside the
     distributed context when launched with several processes. Decisions are rank 0's, broadcast to every rank.
+    `valid_last`: only the fit's last epoch is validated (`ValidateLast`), and the plan counts it once.
     Returns (learn, validation probabilities, the state with lr/epochs/precision)."""
     main, loaders = is_main(), list(dls.loaders)
     small = small_size(state.size, cfg.progressive_scale) if cfg.progressive else None
@@ -163,7 +166,7 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
             planned = not resume and not epochs   # the budget sizes the epochs: a BudgetGuard keeps them to it
             if not resume and (lr is None or not epochs):
                 lr, epochs = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
-                                                run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small))
+                                                run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small), valid_last)
             state = state.replace(lr=lr, epochs=epochs, precision=learn.precision)
             if main and not resume: write_args(run_dir, cfg, state)
             what = f'{cfg.head} head' if cfg.task == 'all' else f'{cfg.task} task alone'
@@ -173,7 +176,8 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume):
                                     + (f' (the first {n_small} at {small[0]}x{small[1]})' if n_small else '') + f' -> {run_dir}')
             guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state))
                      if planned else None)
-            with learn.added_cbs(([ProgressiveResize(small, n_small)] if n_small else []) + ([guard] if guard else [])):
+            cbs = ([ProgressiveResize(small, n_small)] if n_small else []) + ([guard] if guard else []) + ([ValidateLast()] if valid_last else [])
+            with learn.added_cbs(cbs):
                 if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
                     learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
                 else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
