@@ -96,17 +96,23 @@ def test_plan_epochs_and_size_rounding(capsys):
     assert check_size((128, 96)) == (128, 96) and capsys.readouterr().out == ''
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
 
+class Clock:
+    "A fake clock for BudgetGuard tests: `tick()` is a callback that makes every epoch take 10 fake seconds."
+    def __init__(self): self.t = 0.
+    def __call__(self): return self.t
+    def tick(self):
+        from fastai.callback.core import Callback
+        from maskfast.learn.budget import BudgetGuard
+        clock = self
+        class Tick(Callback):
+            order = BudgetGuard.order - 1
+            def after_epoch(self): clock.t += 10
+        return Tick()
+
 def test_budget_guard_shortens_the_one_cycle_schedule():
     from fastai.test_utils import synth_learner, synth_dbunch
-    from fastai.callback.core import Callback
     from maskfast.learn.budget import BudgetGuard
-    class Clock:   # every epoch takes 10 fake seconds
-        t = 0.
-        def __call__(self): return self.t
-    class Tick(Callback):
-        order = BudgetGuard.order - 1
-        def after_epoch(self): clock.t += 10
-    clock = Clock()
+    clock = Clock(); Tick = clock.tick
     learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
     guard = BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True)
     learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), guard])   # 8 epochs planned, 4 fit in 45s
@@ -142,13 +148,7 @@ def test_validate_last_scores_only_the_last_epoch():
     class CountValid(Callback):
         def before_fit(self): self.n = 0
         def after_batch(self): self.n += not self.training
-    class Clock:   # every epoch takes 10 fake seconds
-        t = 0.
-        def __call__(self): return self.t
-    class Tick(Callback):
-        order = BudgetGuard.order - 1
-        def after_epoch(self): clock.t += 10
-    clock, count = Clock(), CountValid()
+    clock, count = Clock(), CountValid(); Tick = clock.tick
     learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=3, bs=2))   # 2 training, 3 validation batches an epoch
     learn.fit_one_cycle(3, 1e-2, cbs=[ValidateLast(), count])
     vals = np.array(learn.recorder.values, float)
