@@ -97,16 +97,16 @@ def test_plan_epochs_and_size_rounding(capsys):
     assert check_size((100, 70)) == (96, 64) and 'not divisible' in capsys.readouterr().out
 
 class Clock:
-    "A fake clock for BudgetGuard tests: `tick()` is a callback that makes every epoch take 10 fake seconds."
+    "A fake clock for BudgetGuard tests: `tick()` is a callback that makes every epoch take 10 fake seconds (or `seconds[epoch]`)."
     def __init__(self): self.t = 0.
     def __call__(self): return self.t
-    def tick(self):
+    def tick(self, seconds=None):
         from fastai.callback.core import Callback
         from maskfast.learn.budget import BudgetGuard
         clock = self
         class Tick(Callback):
             order = BudgetGuard.order - 1
-            def after_epoch(self): clock.t += 10
+            def after_epoch(self): clock.t += seconds[self.epoch] if seconds else 10
         return Tick()
 
 def test_budget_guard_shortens_the_one_cycle_schedule():
@@ -131,6 +131,31 @@ def test_budget_guard_shortens_the_one_cycle_schedule():
         learn.lr_find(end_lr=1e-2, num_it=6, stop_div=False, show_plot=False)
     assert len(learn.recorder.lrs) == 6                       # lr_find's 3 epochs of 2 batches: not cut
 
+def test_budget_guard_lengthens_a_plan_only_in_the_warm_up():
+    from fastai.test_utils import synth_learner, synth_dbunch
+    from maskfast.learn.budget import BudgetGuard, epochs_with_room
+    learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
+    assert epochs_with_room(4) == 6 and epochs_with_room(12) == 15
+    learn.fit_one_cycle(4, 1e-2); four = np.array(learn.recorder.lrs)
+    learn.fit_one_cycle(6, 1e-2); six = np.array(learn.recorder.lrs)
+    clock, changes = Clock(), []
+    guard = BudgetGuard(budget_s=95, t0=0., clock=clock, quiet=True, plan=4, tail_s=5, on_cut=changes.append)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 4 planned; after the first 10s epoch 8 more fit in 95-5s
+    lrs = np.array(learn.recorder.lrs)
+    assert len(learn.recorder.values) == 6 and guard.epochs == 6 and changes == [6]   # up to the loop's 6, not 9
+    assert np.allclose(lrs[:2], four[:2]) and np.allclose(lrs[-2:], six[-2:])   # began as 4 epochs, ended annealed as 6
+    clock.t = 0.
+    guard = BudgetGuard(budget_s=95, t0=0., clock=clock, quiet=True, plan=4, tail_s=50)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 35s left after the first epoch: the 3 planned still fit
+    assert len(learn.recorder.values) == 4 and guard.epochs == 4 and np.allclose(learn.recorder.lrs, four)   # the plan's own schedule
+    clock.t = 0.
+    guard = BudgetGuard(budget_s=100, t0=0., clock=clock, quiet=True, plan=4)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick([25, 25, 5, 5, 5, 5]), guard])
+    assert len(learn.recorder.values) == 4 and guard.epochs == 4   # faster only after the warm-up: not lengthened
+    clock.t = 0.
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True, plan=8)])
+    assert len(learn.recorder.values) == 4                    # a plan beyond the loop: the loop's length, cut as ever
+
 def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkeypatch, capsys):
     import maskfast.learn.budget as budget
     monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (5, 0.01))   # lr_find's estimate far too optimistic
@@ -139,6 +164,12 @@ def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkey
     assert 'for 5 epochs' in out and '2 epochs instead of 5' in out and 'plain stem at 64x32' in out
     assert len(pd.read_csv(tmp_path / 'g' / 'history.csv')) == 2
     assert yaml.safe_load((tmp_path / 'g' / 'args.yaml').read_text())['run']['epochs'] == 2
+    monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (4, 100.))   # far too pessimistic: the guard lengthens
+    fit_run(data=str(twin), out=str(tmp_path / 'l'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=600)
+    out = capsys.readouterr().out
+    assert 'for 4 epochs' in out and 'less than planned; 6 epochs instead of 4 (the one-cycle schedule lengthened' in out
+    assert len(pd.read_csv(tmp_path / 'l' / 'history.csv')) == 6
+    assert yaml.safe_load((tmp_path / 'l' / 'args.yaml').read_text())['run']['epochs'] == 6
 
 def test_validate_last_scores_only_the_last_epoch():
     from fastai.test_utils import synth_learner, synth_dbunch

@@ -239,7 +239,7 @@ class RunState(Config):
     size: tuple = None        # the image size after rounding to the stride
     stem: str = None          # the stem trained with ('plain' or 's2d'; --stem auto resolved)
     lr: float = None          # the learning rate trained with (lr_find's choice or the config's)
-    epochs: int = None        # the epochs trained: planned (budget or config), fewer when BudgetGuard shortened the fit
+    epochs: int = None        # the epochs trained: planned (budget or config), changed when BudgetGuard re-sized the fit
     precision: str = None     # the precision trained in (after any fp32 fallback)
     norm: object = 'imagenet' # 'imagenet' or the data's {mean, std}
     world_size: int = 1       # processes

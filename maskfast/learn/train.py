@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
-from .budget import check_size, plan_lr_and_epochs, progressive_epochs, BudgetGuard
+from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, BudgetGuard
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, ValidateLast, small_size
 from .checkpoints import resume_from
 from .config import FitConfig, RunState, image_crop, fit_input
@@ -164,8 +164,9 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
             start_epoch = resume_from(learn, run_dir) if resume else 0
             lr, epochs = (state.lr, state.epochs) if resume else (cfg.lr, cfg.epochs)
             planned = not resume and not epochs   # the budget sizes the epochs: a BudgetGuard keeps them to it
+            tail_s = 0.
             if not resume and (lr is None or not epochs):
-                lr, epochs = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
+                lr, epochs, tail_s = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
                                                 run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small), valid_last)
             state = state.replace(lr=lr, epochs=epochs, precision=learn.precision)
             if main and not resume: write_args(run_dir, cfg, state)
@@ -174,20 +175,21 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
             if not cfg.quiet: print(f'training {cfg.arch} ({what}, {learn.precision}, {state.stem} stem at {state.size[0]}x{state.size[1]}) '
                                     f'lr={lr:.2e} for {epochs} epochs'
                                     + (f' (the first {n_small} at {small[0]}x{small[1]})' if n_small else '') + f' -> {run_dir}')
-            guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state))
-                     if planned else None)
+            tune = (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch   # head first, then all
+            loop = epochs_with_room(epochs) if planned and not tune else epochs   # room for the guard to lengthen the plan
+            guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state),
+                                 plan=epochs, tail_s=tail_s) if planned else None)
             cbs = ([ProgressiveResize(small, n_small)] if n_small else []) + ([guard] if guard else []) + ([ValidateLast()] if valid_last else [])
             with learn.added_cbs(cbs):
-                if (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch:
-                    learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)   # head first, then all
-                else: learn.fit_one_cycle(epochs, lr, start_epoch=start_epoch)
-            if guard and guard.epochs and guard.epochs < epochs: state = state.replace(epochs=guard.epochs)
+                if tune: learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)
+                else: learn.fit_one_cycle(loop, lr, start_epoch=start_epoch)
+            if guard and guard.epochs and guard.epochs != epochs: state = state.replace(epochs=guard.epochs)
             probs, _ = learn.get_preds(dl=dls.valid)   # every rank: get_preds gathers across ranks
     finally: dls.loaders[:] = loaders   # an exception inside fit leaves them wrapped
     return learn, probs, state
 
 def _record_epochs(run_dir, cfg, state, epochs):
-    "args.yaml's `run: epochs:` after a BudgetGuard cut: the schedule `--resume` continues and `--full` refits with."
+    "args.yaml's `run: epochs:` after a BudgetGuard change: the schedule `--resume` continues and `--full` refits with."
     if is_main(): write_args(run_dir, cfg, state.replace(epochs=epochs))
 
 def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
