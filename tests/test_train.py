@@ -142,12 +142,16 @@ def test_budget_guard_lengthens_a_plan_only_in_the_warm_up():
     guard = BudgetGuard(budget_s=95, t0=0., clock=clock, quiet=True, plan=4, tail_s=5, on_cut=changes.append)
     learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 4 planned; after the first 10s epoch 8 more fit in 95-5s
     lrs = np.array(learn.recorder.lrs)
-    assert len(learn.recorder.values) == 6 and guard.epochs == 6 and changes == [6]   # up to the loop's 6, not 9
+    assert len(learn.recorder.values) == 6 and guard.epochs == 6 and changes == [6]   # up to the loop's 6, not 8
     assert np.allclose(lrs[:2], four[:2]) and np.allclose(lrs[-2:], six[-2:])   # began as 4 epochs, ended annealed as 6
     clock.t = 0.
     guard = BudgetGuard(budget_s=95, t0=0., clock=clock, quiet=True, plan=4, tail_s=50)
     learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 35s left after the first epoch: the 3 planned still fit
     assert len(learn.recorder.values) == 4 and guard.epochs == 4 and np.allclose(learn.recorder.lrs, four)   # the plan's own schedule
+    clock.t = 0.
+    guard = BudgetGuard(budget_s=50, t0=0., clock=clock, quiet=True, plan=4)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 40s left: a 5th epoch fits at 10s, not at 10% slower ones
+    assert len(learn.recorder.values) == 4 and guard.epochs == 4
     clock.t = 0.
     guard = BudgetGuard(budget_s=100, t0=0., clock=clock, quiet=True, plan=4)
     learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick([25, 25, 5, 5, 5, 5]), guard])

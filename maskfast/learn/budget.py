@@ -29,8 +29,6 @@ def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, res
     left = budget_s - spent_s - reserve_s - (valid_s if valid_last else 0)
     return int(np.clip(left // max(epoch_s, 1e-6), lo, hi)), epoch_s
 
-AFTER_FIT_S = 10   # the validation predictions, model.pth and the report after a fit (s2d 192x128, 2 cores: ~6s)
-
 def epochs_with_room(epochs):
     "The epoch loop a budget-planned fit starts with, so that its `BudgetGuard` can lengthen the planned `epochs`."
     return epochs + max(2, epochs // 4)
@@ -57,8 +55,8 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
                        valid_last=False):
     """(lr, epochs, tail seconds): lr_find chooses the learning rate when `lr` is None (floored at 3e-3 from scratch, 1e-4
     from weights) and its step time sizes the epochs to `budget` seconds since `t0` when `epochs` is 0; the tail is the
-    time expected after the epochs' mean (the work after the fit, and a last validation pass under `valid_last`) that
-    a `BudgetGuard` keeps free. Rank 0 decides.
+    last epoch's validation pass under `valid_last` (the other epochs skip theirs), which a `BudgetGuard` keeps free.
+    Rank 0 decides.
     `progressive` = (share, small size): a share of the epochs trains on the small input, whose steps are timed too
     (16 more lr_find steps at a fixed lr; lr_find puts the weights back). `valid_last`: only the last epoch validates."""
     n_it = 60 if lr is None else 10
@@ -76,14 +74,14 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
             import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
             learn.recorder.plot_lr_find(); plt.axvline(lr, color='red', ls='--', label=f'chosen {lr:.1e}')
             plt.legend(); plt.gcf().savefig(lr_png, dpi=80); plt.close('all')
-    tail_s = AFTER_FIT_S
+    tail_s = 0.
     if not epochs:
         share, small = progressive or (0., None)
         small_step_s = _small_step_seconds(learn, lr, small) if share else None
         n_tr, n_va = (-(-len(dl) // world_size()) for dl in (dls.train, dls.valid))   # each rank runs its share of the batches
         epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share,
                                       valid_last=valid_last)
-        if valid_last: tail_s += step_s * n_va / 5
+        if valid_last: tail_s = step_s * n_va / 5
         if not quiet: print(f'budget {budget:.0f}s: {epochs} epochs of ~{epoch_s:.0f}s (measured {1 / step_s * dls.bs:.0f} img/s' +
                             (f'; the first {progressive_epochs(share, epochs)} at {small[0]}x{small[1]}: {1 / small_step_s * dls.bs:.0f} img/s)'
                              if share else ')'))
@@ -100,17 +98,20 @@ class BudgetGuard(Callback):
     """Keep a budget-planned fit to `budget_s` seconds since `t0` from its epochs' measured time: lr_find's step time
     misjudges an epoch by up to ~15% on 2 cores (measured 64-83 img/s for the same input while its epochs ran steadily
     at ~40s), which ran 420s fits to 447s or left 49s unused. After each epoch it counts the epochs that still fit,
-    keeping `tail_s` seconds for what follows them (a last validation pass, the predictions and the report), and
+    keeping `tail_s` seconds for what follows them (the last epoch's validation pass when only it validates), and
     lowers `n_epoch` when fewer fit; the one-cycle schedule still anneals to its end (fastai sets `pct_train` from
     `epoch / n_epoch` each epoch). With `plan` set, the fit was started with more epochs than planned (fastai fixes its
     epoch loop when the fit starts): the guard sets `n_epoch` to `plan` as the first epoch begins and may also raise it,
     up to the loop's length, but only while the schedule is still warming up (`(epoch+1)/n_epoch <= warmup`, one-cycle's
-    `pct_start`), so that a longer schedule never raises an annealed learning rate again. Never cuts the last epoch left;
-    skips lr_find, resumed epochs and the first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(epochs)`
+    `pct_start`), so that a longer schedule never raises an annealed learning rate again, and only by the epochs that fit
+    at `margin` times the epochs' time so far: epochs slow down over a fit (2 cores, s2d 192x128: the first 35-39s, the
+    mean 2-9% more), and a lengthening on the first epoch's time alone was cut back later (measured). Never cuts the
+    last epoch left; skips lr_find, resumed epochs and the first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(epochs)`
     is called at each change (the run folder records it, so `--resume` trains that schedule); `epochs`: the fit's
     epochs once it ends."""
     order = EarlyStop.order + 1   # after the epoch's checkpoint, history row and early stopping
-    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., warmup=0.25):
+    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., warmup=0.25,
+                 margin=1.1):
         store_attr(); self.epochs = None
     def before_fit(self):
         self.active = not hasattr(self.learn, 'lr_finder')
@@ -126,15 +127,16 @@ class BudgetGuard(Callback):
         if left == 0 and self.n_epoch < self.room: raise CancelFitException()   # the schedule ends before the loop
         if not self.seconds: return
         epoch_s = max(float(np.mean(self.seconds)), 1e-6)
-        fit = broadcast_object(max(1, int((self.budget_s - self.tail_s - (self.clock() - self.t0)) // epoch_s)) if is_main() else None)
+        free = self.budget_s - self.tail_s - (self.clock() - self.t0)
+        fit, grow = broadcast_object((max(1, int(free // epoch_s)), int(free // (epoch_s * self.margin))) if is_main() else None)
         if left > 1 and fit < left: new = self.epoch + 1 + fit
-        elif fit > left and (self.epoch + 1) / self.n_epoch <= self.warmup: new = min(self.epoch + 1 + fit, self.room)
+        elif grow > left and (self.epoch + 1) / self.n_epoch <= self.warmup: new = min(self.epoch + 1 + grow, self.room)
         else: return
         if new == self.n_epoch: return
-        more, self.learn.n_epoch = new > self.n_epoch, new
+        more, was, self.learn.n_epoch = new > self.n_epoch, self.n_epoch, new
         if self.on_cut: self.on_cut(self.n_epoch)
         if not self.quiet: print(f'budget {self.budget_s:.0f}s: epochs take ~{epoch_s:.0f}s, ' + ('less' if more else 'more') +
-                                 f' than planned; {self.n_epoch} epochs instead of {self.planned} (the one-cycle schedule '
+                                 f' than planned; {self.n_epoch} epochs instead of {was} (the one-cycle schedule '
                                  + ('lengthened in its warm-up)' if more else 'shortened)'), flush=True)
     def after_fit(self):
         if self.active: self.epochs = self.n_epoch
