@@ -135,7 +135,7 @@ def test_budget_guard_lengthens_a_plan_only_in_the_warm_up():
     from fastai.test_utils import synth_learner, synth_dbunch
     from maskfast.learn.budget import BudgetGuard, epochs_with_room
     learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
-    assert epochs_with_room(4) == 6 and epochs_with_room(12) == 15
+    assert epochs_with_room(4) == 7 and epochs_with_room(12) == 18
     learn.fit_one_cycle(4, 1e-2); four = np.array(learn.recorder.lrs)
     learn.fit_one_cycle(6, 1e-2); six = np.array(learn.recorder.lrs)
     clock, changes = Clock(), []
@@ -171,9 +171,9 @@ def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkey
     monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (4, 100.))   # far too pessimistic: the guard lengthens
     fit_run(data=str(twin), out=str(tmp_path / 'l'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=600)
     out = capsys.readouterr().out
-    assert 'for 4 epochs' in out and 'less than planned; 6 epochs instead of 4 (the one-cycle schedule lengthened' in out
-    assert len(pd.read_csv(tmp_path / 'l' / 'history.csv')) == 6
-    assert yaml.safe_load((tmp_path / 'l' / 'args.yaml').read_text())['run']['epochs'] == 6
+    assert 'for 4 epochs' in out and 'less than planned; 7 epochs instead of 4 (the one-cycle schedule lengthened' in out
+    assert len(pd.read_csv(tmp_path / 'l' / 'history.csv')) == 7
+    assert yaml.safe_load((tmp_path / 'l' / 'args.yaml').read_text())['run']['epochs'] == 7
 
 def test_validate_last_scores_only_the_last_epoch():
     from fastai.test_utils import synth_learner, synth_dbunch
