@@ -1,8 +1,8 @@
 """The time budget: lr_find picks the learning rate and measures the step time that sizes the epochs to the budget;
 BudgetGuard re-sizes the fit from the epochs' own time as they run: shorter when slower than planned, longer (early on)
 when faster."""
-__all__ = ['check_size', 'plan_epochs', 'epochs_with_room', 'progressive_epochs', 'warm_step_seconds', 'valley_lr', 'plan_lr_and_epochs',
-           'BudgetGuard']
+__all__ = ['check_size', 'valid_seconds', 'plan_epochs', 'epochs_with_room', 'progressive_epochs', 'warm_step_seconds',
+           'valley_lr', 'plan_lr_and_epochs', 'BudgetGuard']
 
 import time
 import numpy as np, torch
@@ -17,14 +17,18 @@ def check_size(size, multiple=32):
     if new != tuple(size): print(f'notice: --size {size[0]} {size[1]} is not divisible by {multiple}; using {new[0]} {new[1]}')
     return new
 
+def valid_seconds(step_s, n_valid_batches):
+    """Seconds of one validation pass from the seconds of a training step: a validation batch costs about 1/5 of a
+    training step (measured: inference 611 img/s vs training 115 img/s, resnet18 128x96 on 2 cores)."""
+    return step_s * n_valid_batches / 5
+
 def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40,
                 small_step_s=None, share=0., valid_last=False):
-    """(epochs, mean seconds an epoch) that fit the remaining time budget from measured seconds per train step. A
-    validation batch costs about 1/5 of a training step (measured: inference 611 img/s vs training 115 img/s, resnet18
-    128x96 on 2 cores). Progressive resizing: a `share` of the epochs train at `small_step_s` a step (valid at full size).
+    """(epochs, mean seconds an epoch) that fit the remaining time budget from measured seconds per train step and
+    `valid_seconds`. Progressive resizing: a `share` of the epochs train at `small_step_s` a step (valid at full size).
     `valid_last`: only the last epoch validates (`ValidateLast`), so the validation pass is paid once."""
     train_step_s = share * small_step_s + (1 - share) * step_s if share and small_step_s else step_s
-    valid_s = step_s * n_valid_batches / 5
+    valid_s = valid_seconds(step_s, n_valid_batches)
     epoch_s = train_step_s * n_train_batches + (0 if valid_last else valid_s)
     left = budget_s - spent_s - reserve_s - (valid_s if valid_last else 0)
     return int(np.clip(left // max(epoch_s, 1e-6), lo, hi)), epoch_s
@@ -82,7 +86,7 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
         n_tr, n_va = (-(-len(dl) // world_size()) for dl in (dls.train, dls.valid))   # each rank runs its share of the batches
         epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share,
                                       valid_last=valid_last)
-        if valid_last: tail_s = step_s * n_va / 5
+        if valid_last: tail_s = valid_seconds(step_s, n_va)
         if not quiet: print(f'budget {budget:.0f}s: {epochs} epochs of ~{epoch_s:.0f}s (measured {1 / step_s * dls.bs:.0f} img/s' +
                             (f'; the first {progressive_epochs(share, epochs)} at {small[0]}x{small[1]}: {1 / small_step_s * dls.bs:.0f} img/s)'
                              if share else ')'))
@@ -97,7 +101,7 @@ def _small_step_seconds(learn, lr, size, n_it=16):
 
 class BudgetGuard(Callback):
     """Keep a budget-planned fit to `budget_s` seconds since `t0` from its epochs' measured time: lr_find's step time
-    misjudges an epoch by up to ~15% on 2 cores (measured 64-83 img/s for the same input while its epochs ran steadily
+    misjudges an epoch by up to ~30% on 2 cores (measured 52-83 img/s for the same input while its epochs ran steadily
     at ~40s), which ran 420s fits to 447s or left 49s unused. After each epoch it counts the epochs that still fit,
     keeping `tail_s` seconds for what follows them (the last epoch's validation pass when only it validates), and
     lowers `n_epoch` when fewer fit; the one-cycle schedule still anneals to its end (fastai sets `pct_train` from
@@ -107,9 +111,9 @@ class BudgetGuard(Callback):
     `pct_start`), so that a longer schedule never raises an annealed learning rate again, and only by the epochs that fit
     at `margin` times the epochs' time so far: epochs slow down over a fit (2 cores, s2d 192x128: the first 35-39s, the
     mean 2-9% more), and a lengthening on the first epoch's time alone was cut back later (measured). Never cuts the
-    last epoch left; skips lr_find, resumed epochs and the first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(epochs)`
-    is called at each change (the run folder records it, so `--resume` trains that schedule); `epochs`: the fit's
-    epochs once it ends."""
+    last epoch left; skips lr_find, resumed epochs and the first `skip` (progressive, smaller) epochs. Rank 0 decides.
+    `on_cut(epochs)` is called at each change (the run folder records it, so `--resume` trains that schedule);
+    `epochs`: the fit's epochs once it ends."""
     order = EarlyStop.order + 1   # after the epoch's checkpoint, history row and early stopping
     def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., warmup=0.25,
                  margin=1.1):
