@@ -10,7 +10,7 @@ __all__ = ['CUES', 'FINE_CUES', 'person_cues', 'ideal_observer', 'coordinate_wei
 
 import numpy as np, pandas as pd
 from .labels import encode, age_group
-from .twin import sample_people, _person_look
+from .twin import CUES, look_cues, sample_people, _person_look
 
 VISIBLE = {   # the cues a photo shows, by mask state: a worn mask hides mouth and chin, an incorrect one the chin
     0: ['long_hair', 'rx', 'ry', 'brow', 'hair_b', 'hair_g', 'hair_r', 'wrinkles', 'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r'],
@@ -18,8 +18,6 @@ VISIBLE = {   # the cues a photo shows, by mask state: a worn mask hides mouth a
         'skin_b', 'skin_g', 'skin_r'],
     2: None}      # no mask: every cue
 MASKS_OF_A_PERSON = np.array([0, 0, 0, 0, 0, 1, 2])
-CUES = ['long_hair', 'rx', 'ry', 'brow', 'lips_b', 'lips_g', 'lips_r', 'beard', 'hair_b', 'hair_g', 'hair_r', 'wrinkles',
-        'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r']
 FINE_CUES = ['brow', 'beard', 'wrinkles', 'wrinkle_dark']   # a few px or less: brows 2.5 vs 4 px, 1 px beard dots and lines
 
 def person_cues(n, seed=0):
@@ -29,8 +27,7 @@ def person_cues(n, seed=0):
     rows = []
     for r in people.itertuples():
         look = _person_look(np.random.default_rng([seed, r.Index, 7]), r.gender == 'female', int(r.age), r.race)
-        rows.append((float(look['long_hair']), look['rx'], look['ry'], look['brow'], *look['lips'], float(look['beard']),
-                     *look['hair'], look['wrinkles'], look['wrinkle_dark'], *look['skin']))
+        rows.append(look_cues(look))
     return pd.DataFrame(rows, columns=CUES), people
 
 def _targets(people, old_from=60):

@@ -1,5 +1,5 @@
 """Draw the synthetic twin of the competition data set: same layout, quirks and imbalance, visible but not trivial cues."""
-__all__ = ['draw_person', 'sample_people', 'make_twin', 'default_twin']
+__all__ = ['CUES', 'look_cues', 'draw_person', 'sample_people', 'make_twin', 'default_twin']
 
 import hashlib, os
 from functools import partial
@@ -63,6 +63,15 @@ def _person_look(rng, female, age, race):
                     shape=int(rng.integers(3))) for _ in range(5)],
         dx=rng.normal(0, 8), dy=rng.normal(0, 8))
 
+CUES = ['long_hair', 'rx', 'ry', 'brow', 'lips_b', 'lips_g', 'lips_r', 'beard', 'hair_b', 'hair_g', 'hair_r', 'wrinkles',
+        'wrinkle_dark', 'skin_b', 'skin_g', 'skin_r']
+
+def look_cues(look):
+    "The cues of a person's look (what `_person_look` drew), as numbers in the order of `CUES`."
+    return (float(look['long_hair']), float(look['rx']), float(look['ry']), float(look['brow']), *map(float, look['lips']),
+            float(look['beard']), *map(float, look['hair']), float(look['wrinkles']), float(look['wrinkle_dark']),
+            *map(float, look['skin']))
+
 def c(v):
     "An OpenCV colour tuple."
     return tuple(float(x) for x in v)
@@ -111,11 +120,15 @@ def _draw(look, mask_state, mask_style, rng, bgs):
     img += rng.normal(0, 6, (H // 4, W // 4, 1)).repeat(4, 0).repeat(4, 1)
     return np.clip(img, 0, 255).astype(np.uint8)
 
+def _look_and_rng(i, seed, female, age, race):
+    "Person `i`'s look and the generator that goes on to draw their photos."
+    rng = np.random.default_rng([seed, i])
+    return _person_look(rng, female, age, race), rng
+
 def draw_person(i, seed, female, age, race, bgs=None):
     "The 7 photos (BGR uint8 arrays, keyed by stem) of person `i`; same person = same look and background."
-    rng = np.random.default_rng([seed, i])
+    look, rng = _look_and_rng(i, seed, female, age, race)
     bgs = bgs if bgs is not None else _backgrounds(seed)
-    look = _person_look(rng, female, age, race)
     return {s: _draw(look, STEM_MASK[s], look['masks'][int(s[-1]) - 1] if s.startswith('mask') else look['masks'][0], rng, bgs)
             for s in STEMS}
 
@@ -143,8 +156,9 @@ def _write_person(job, seed, dest):
 def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, workers=None, progress=True):
     """Write a synthetic twin in the competition layout at `dest` (train/train.csv, train/images/, eval/info.csv,
     eval/images/), plus what only a twin can have: the answer key eval/solution.csv (ImageID, ans, Usage, and the
-    `person` each photo shows) and mislabels.csv (folder, kind, given, truth: the people whose labels were made
-    wrong). A `mislabel` share of people gets a gender swap in its folder name or swapped incorrect_mask/normal
+    `person` each photo shows), eval/cues.csv (each eval person's gender and age and the cues drawn for them, `CUES`:
+    what `maskfast.headroom` relates a model's outputs to) and mislabels.csv (folder, kind, given, truth: the people
+    whose labels were made wrong). A `mislabel` share of people gets a gender swap in its folder name or swapped incorrect_mask/normal
     files. mislabels.csv is written last: a twin without it is incomplete. Returns `dest`."""
     dest = Path(dest); rng = np.random.default_rng(seed)
     (dest / 'train' / 'images').mkdir(parents=True, exist_ok=True); (dest / 'eval' / 'images').mkdir(parents=True, exist_ok=True)
@@ -168,14 +182,17 @@ def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, worker
         it = pool.imap(_dispatch, [(fn_eval if j[-1] == 'eval' else fn, j) for j in jobs], chunksize=8)
         for r in show_progress(it, len(jobs), f'twin: drawing {len(jobs)} people', progress): results.append(r)
     tr[['id', 'gender', 'race', 'age', 'path']].to_csv(dest / 'train' / 'train.csv', index=False)
-    rows = []
+    rows, cues = [], []
     for j, r in enumerate(ev.itertuples()):
+        look, _ = _look_and_rng(people + j, seed, r.gender == 'female', r.age, r.race)   # the look draw_person drew
+        cues.append((f'p{j:05d}', r.gender, int(r.age), *look_cues(look)))
         for name, s in results[people + j]:
             rows.append((name, int(encode(STEM_MASK[s], r.gender == 'female', int(age_group(r.age)))), f'p{j:05d}'))
     sol = pd.DataFrame(rows, columns=['ImageID', 'ans', 'person']).sample(frac=1, random_state=seed).reset_index(drop=True)
     sol['Usage'] = np.where(np.random.default_rng(seed + 1).random(len(sol)) < 0.5, 'Public', 'Private')
     sol[['ImageID', 'ans', 'Usage', 'person']].to_csv(dest / 'eval' / 'solution.csv', index=False)
     sol[['ImageID']].assign(ans=0).to_csv(dest / 'eval' / 'info.csv', index=False)
+    pd.DataFrame(cues, columns=['person', 'gender', 'age'] + CUES).to_csv(dest / 'eval' / 'cues.csv', index=False, float_format='%.4f')
     mis = [(r.path, 'gender', r.gender, true_gender[i]) if swap_gender[i] else (r.path, 'mask_swap', 'swapped', 'incorrect_mask<->normal')
            for i, r in enumerate(tr.itertuples()) if bad[i]]
     pd.DataFrame(mis, columns=['folder', 'kind', 'given', 'truth']).to_csv(dest / 'mislabels.csv', index=False)
