@@ -1,6 +1,7 @@
 """`python -m maskfast.headroom RUN --data ROOT`: how much a decision rule tuned for macro F1, or a perfect grouping of
 each person's photos, could add to a run's eval predictions (oracles that read an answer key naming each photo's
-person, as the twin's does; library: `maskfast.experiments.headroom`)."""
+person, as the twin's does; library: `maskfast.experiments.headroom`), and what the model reads: how its outputs
+follow each cue the twin drew, next to the ideal observer's (`maskfast.experiments.cue_reading`)."""
 __all__ = ['main']
 
 from fastcore.script import call_parse, CliError
@@ -11,10 +12,12 @@ def main(
     data: str = None,   # competition root whose eval/solution.csv has a person column (default: the run's data)
     tta: int = 1,       # extra test-time views, as predict's --tta
     seed: int = 0,      # seed of the split of the eval persons into two halves
+    no_cues: bool = False,  # skip what the model reads (needs the twin's eval/cues.csv)
+    ideal_people: int = 20_000,  # simulated people the ideal observer of the cue table learns from (~20 s at 20,000)
 ):
     "Macro F1 of the run's argmax, of tuned class weights (cross-half) and of pooling each true person's photos."
     from .experiments.headroom import run_headroom
-    try: r = run_headroom(run, data, tta, seed)
+    try: r = run_headroom(run, data, tta, seed, not no_cues, ideal_people)
     except (ValueError, FileNotFoundError) as e: raise CliError(f'maskfast.headroom: {e}') from None
     print(f"argmax decision             macro F1 {r['argmax']:.4f}")
     print(f"class weights tuned for F1  macro F1 {r['tuned_weights']:.4f}  (argmax on the same halves {r['argmax_same_halves']:.4f}; "
@@ -22,4 +25,8 @@ def main(
     print(f"each person's photos pooled macro F1 {r['pooled_persons']:.4f}  (the true persons: what perfect grouping could add)")
     names = {0: 'worn', 1: 'incorrect', 2: 'none'}
     print('gender macro F1 by mask state  ' + '  '.join(f'{names[m]} {v:.3f}' for m, v in r['gender_by_mask'].items()))
+    if r.get('cues') is not None:
+        print("what the model reads: within each true class, r of its output with each cue, next to the ideal observer's\n"
+              "(gender: P(female) as a logit, within each gender; age: the expected age group, within each group)")
+        print(r['cues'].round(2).to_string(na_rep='-'))
     return r

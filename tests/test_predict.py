@@ -161,7 +161,10 @@ def test_headroom_hand_cases():
 
 def test_headroom_of_a_run(twin, trained, tmp_path):
     from maskfast.experiments.headroom import run_headroom
-    r = run_headroom(trained['run_dir'], str(twin), tta=0)
+    from maskfast.experiments.cue_reading import READABLE
+    r = run_headroom(trained['run_dir'], str(twin), tta=0, ideal_people=2000)
+    assert list(r['cues'].index) == READABLE and r['cues']['gender_model'].notna().any()    # what it reads (eval/cues.csv)
+    assert 'cues' not in run_headroom(trained['run_dir'], str(twin), tta=0, cues=False)
     _, probs = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False)
     sol = pd.read_csv(twin / 'eval' / 'solution.csv')
     from sklearn.metrics import f1_score
@@ -173,7 +176,8 @@ def test_headroom_of_a_run(twin, trained, tmp_path):
     with pytest.raises(ValueError, match='person'): run_headroom(trained['run_dir'], str(root))
     (root / 'eval' / 'solution.csv').unlink()
     with pytest.raises(FileNotFoundError, match='solution.csv not found'): run_headroom(trained['run_dir'], str(root))
-    out = subprocess.run([sys.executable, '-m', 'maskfast.headroom', trained['run_dir'], '--data', str(twin), '--tta', '0'],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, '-m', 'maskfast.headroom', trained['run_dir'], '--data', str(twin), '--tta', '0',
+                          '--ideal-people', '2000'], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"argmax decision             macro F1 {r['argmax']:.4f}" in out.stdout and "pooled macro F1" in out.stdout and "by mask state  worn" in out.stdout
+    assert 'what the model reads' in out.stdout and 'wrinkle_dark' in out.stdout

@@ -52,9 +52,11 @@ def headroom(probs, y, persons, seed=0):
     return {'argmax': _f18(y, pred), 'tuned_weights': float(np.mean(tuned)), 'argmax_same_halves': float(np.mean(plain)),
             'pooled_persons': _f18(y, pool_persons(probs, persons).argmax(1)), 'gender_by_mask': by_mask}
 
-def run_headroom(runs, data=None, tta=1, seed=0):
+def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000):
     """`headroom` of the eval predictions of `runs` (a run folder or k-fold parent, or a list; predicted as `predict`
-    does) against `data`'s `eval/solution.csv`, which must name each photo's person (the twin's does)."""
+    does) against `data`'s `eval/solution.csv`, which must name each photo's person (the twin's does); with `cues`
+    and the twin's `eval/cues.csv`, also what the model reads (`cue_reading` with an ideal observer learned on
+    `ideal_people` simulated people, under 'cues')."""
     import pandas as pd
     from pathlib import Path
     from ..infer.submission import predict_eval
@@ -71,4 +73,8 @@ def run_headroom(runs, data=None, tta=1, seed=0):
     m = sub[['ImageID']].merge(sol, on='ImageID', how='left')
     if m['ans'].isna().any(): raise ValueError(f'{key} lacks {int(m["ans"].isna().sum())} eval image(s), e.g. '
                                                f'{list(m.loc[m["ans"].isna(), "ImageID"][:3])}')
-    return headroom(probs, m['ans'].astype(int).values, m['person'].astype(str).values, seed)
+    res = headroom(probs, m['ans'].astype(int).values, m['person'].astype(str).values, seed)
+    if cues and (Path(data) / 'eval' / 'cues.csv').exists():
+        from .cue_reading import cue_reading, read_cues
+        res['cues'] = cue_reading(probs, m['ans'].astype(int).values, read_cues(data, sub['ImageID']), ideal_people, seed)
+    return res
