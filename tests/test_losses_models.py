@@ -16,6 +16,12 @@ def test_losses_give_gradients(spec, head):
     p = loss.activation(logits.detach())
     assert p.shape == (32, 18) and torch.allclose(p.sum(1), torch.ones(32), atol=1e-5)
 
+def test_a_task_not_named_in_a_per_task_loss_takes_ce():
+    logits = torch.randn(32, 8); y = torch.randint(0, 18, (32,))
+    named = make_loss('mask:ce;gender:ce;age:focal', 'multi')(logits, y)
+    assert torch.allclose(make_loss('age:focal', 'multi')(logits, y), named)          # the --loss help's own form
+    assert not torch.allclose(make_loss('ce', 'multi')(logits, y), named)
+
 def test_soft_f1_is_low_when_right():
     y = torch.arange(18).repeat(4)
     good, bad = torch.nn.functional.one_hot(y, 18).float() * 20, torch.nn.functional.one_hot((y + 1) % 18, 18).float() * 20

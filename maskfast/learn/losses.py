@@ -88,7 +88,7 @@ class _Activated(nn.Module):
 def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all',
               age_head='class', old_from=60):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
-    'mask:ce;gender:ce;age:0.6*focal+0.4*f1'; `class_weights` (18) feed 'wce' (single head only). A single-task
+    'mask:ce;gender:ce;age:0.6*focal+0.4*f1' (a task not named takes 'ce'); `class_weights` (18) feed 'wce' (single head only). A single-task
     model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal, regression or hybrid `age_head` (multi
     head, or the age task) is trained on the person's age (the second target) by its own likelihood."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
@@ -100,7 +100,7 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
             parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)
         return _Activated(TaskLoss(task, inner, age_head), task, **act)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
-    per = dict(mask=spec, gender=spec, age=spec)
+    per = dict(mask=spec, gender=spec, age=spec) if ':' not in spec else dict(mask='ce', gender='ce', age='ce')   # unnamed tasks: ce
     if ':' in spec:
         for part in spec.split(';'):
             k, v = part.split(':'); 
