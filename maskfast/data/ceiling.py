@@ -6,7 +6,7 @@ classifier on the cues approximates the Bayes posterior) and scored on a fresh o
 (7 photos a person: 5 worn masks, 1 incorrect, 1 without); the mask state is visible, so it is always right.
 An observer blind to some cues (`blind`, e.g. the 1-2 pixel ones a downscaled input blurs: `FINE_CUES`) says how much
 of the ceiling those cues hold."""
-__all__ = ['CUES', 'FINE_CUES', 'person_cues', 'ideal_observer', 'coordinate_weights', 'twin_ceiling']
+__all__ = ['CUES', 'FINE_CUES', 'person_cues', 'person_targets', 'ideal_observer', 'coordinate_weights', 'twin_ceiling']
 
 import numpy as np, pandas as pd
 from .labels import encode, age_group
@@ -30,7 +30,8 @@ def person_cues(n, seed=0):
         rows.append(look_cues(look))
     return pd.DataFrame(rows, columns=CUES), people
 
-def _targets(people, old_from=60):
+def person_targets(people, old_from=60):
+    "(gender, age group) of simulated people as 3 * gender + age group, the ideal observer's classes."
     g = (people['gender'] == 'female').astype(int).values
     return g * 3 + age_group(people['age'].values, old_from)
 
@@ -71,10 +72,10 @@ def twin_ceiling(n_train=100_000, n_test=100_000, seed=0, blind=()):
     if unknown: raise ValueError(f'unknown cue(s) {sorted(unknown)}; the cues are {CUES}')
     seen = {m: [c for c in (VISIBLE[m] or CUES) if c not in blind] for m in (0, 1, 2)}
     cues, people = person_cues(n_train, seed)
-    y = _targets(people)
+    y = person_targets(people)
     obs = {m: ideal_observer(cues, y, seen[m], seed) for m in (0, 1, 2)}
     cues, people = person_cues(n_test, seed + 1)
-    y = _targets(people)
+    y = person_targets(people)
     post = {m: obs[m].predict_proba(cues[seen[m]].values) for m in (0, 1, 2)}
     per_photo = [post[m] for m in MASKS_OF_A_PERSON]
     pooled = [post[2]] * 7

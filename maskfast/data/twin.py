@@ -158,8 +158,8 @@ def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, worker
     eval/images/), plus what only a twin can have: the answer key eval/solution.csv (ImageID, ans, Usage, and the
     `person` each photo shows), eval/cues.csv (each eval person's gender and age and the cues drawn for them, `CUES`:
     what `maskfast.headroom` relates a model's outputs to) and mislabels.csv (folder, kind, given, truth: the people
-    whose labels were made wrong). A `mislabel` share of people gets a gender swap in its folder name or swapped incorrect_mask/normal
-    files. mislabels.csv is written last: a twin without it is incomplete. Returns `dest`."""
+    whose labels were made wrong). A `mislabel` share of people gets a gender swap in its folder name or swapped
+    incorrect_mask/normal files. mislabels.csv is written last: a twin without it is incomplete. Returns `dest`."""
     dest = Path(dest); rng = np.random.default_rng(seed)
     (dest / 'train' / 'images').mkdir(parents=True, exist_ok=True); (dest / 'eval' / 'images').mkdir(parents=True, exist_ok=True)
     tr = sample_people(people, rng)

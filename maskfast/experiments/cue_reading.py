@@ -9,7 +9,7 @@ ideal observer's posterior over the cues each photo shows (a worn mask hides the
 __all__ = ['READABLE', 'readable_cues', 'within_class_weights', 'ideal_posteriors', 'cue_reading', 'read_cues']
 
 import numpy as np, pandas as pd
-from ..data.ceiling import VISIBLE, person_cues, ideal_observer, _targets
+from ..data.ceiling import VISIBLE, person_cues, person_targets, ideal_observer
 from ..data.labels import decode
 from ..data.twin import CUES
 
@@ -42,7 +42,7 @@ def ideal_posteriors(cues, mask_states, n_train=20_000, seed=0):
     frame `cues` (one row a photo, columns `CUES`) seen as its mask state (0 worn, 1 incorrect, 2 none) leaves them,
     from observers learned on `n_train` simulated people (`maskfast.data.ceiling`)."""
     sim, people = person_cues(n_train, seed)
-    y = _targets(people)
+    y = person_targets(people)
     mask_states = np.asarray(mask_states)
     post = np.zeros((len(cues), 6))
     for m in np.unique(mask_states):
