@@ -26,7 +26,8 @@ def main(
     names = {0: 'worn', 1: 'incorrect', 2: 'none'}
     print('gender macro F1 by mask state  ' + '  '.join(f'{names[m]} {v:.3f}' for m, v in r['gender_by_mask'].items()))
     if r.get('cues') is not None:
-        print("what the model reads: within each true class, r of its output with each cue, next to the ideal observer's\n"
-              "(gender: P(female) as a logit, within each gender; age: the expected age group, within each group)")
+        print("what the model reads: within each true class, the standardized weight of each cue in its output with the\n"
+              "other cues held fixed, next to the ideal observer's (gender: P(female) as a logit, within each gender;\n"
+              "age: the expected age group, within each group)")
         print(r['cues'].round(2).to_string(na_rep='-'))
     return r

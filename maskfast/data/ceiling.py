@@ -6,7 +6,8 @@ classifier on the cues approximates the Bayes posterior) and scored on a fresh o
 (7 photos a person: 5 worn masks, 1 incorrect, 1 without); the mask state is visible, so it is always right.
 An observer blind to some cues (`blind`, e.g. the 1-2 pixel ones a downscaled input blurs: `FINE_CUES`) says how much
 of the ceiling those cues hold."""
-__all__ = ['CUES', 'FINE_CUES', 'person_cues', 'person_targets', 'ideal_observer', 'coordinate_weights', 'twin_ceiling']
+__all__ = ['CUES', 'FINE_CUES', 'person_cues', 'person_targets', 'ideal_observer', 'mask_state_observers',
+           'coordinate_weights', 'twin_ceiling']
 
 import numpy as np, pandas as pd
 from .labels import encode, age_group
@@ -41,6 +42,14 @@ def ideal_observer(cues, y, columns=None, seed=0):
     x = cues.values if columns is None else cues[columns].values
     return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1, max_leaf_nodes=63, random_state=seed).fit(x, y)
 
+def mask_state_observers(n_train, seed=0, blind=()):
+    """{mask state: (the cues a photo in that state shows, less `blind`; the ideal observer of them)}, learned on
+    `n_train` simulated people (`person_cues(n_train, seed)`)."""
+    cues, people = person_cues(n_train, seed)
+    y = person_targets(people)
+    seen = {m: [c for c in (VISIBLE[m] or CUES) if c not in blind] for m in (0, 1, 2)}
+    return {m: (cols, ideal_observer(cues, y, cols, seed)) for m, cols in seen.items()}
+
 def _macro_f1(y, preds):
     "18-class macro F1 over the eval photos: `preds` (n_people, 7) of (gender, age) codes, photos as MASKS_OF_A_PERSON."
     from sklearn.metrics import f1_score
@@ -70,13 +79,10 @@ def twin_ceiling(n_train=100_000, n_test=100_000, seed=0, blind=()):
     from sklearn.metrics import f1_score
     unknown = set(blind) - set(CUES)
     if unknown: raise ValueError(f'unknown cue(s) {sorted(unknown)}; the cues are {CUES}')
-    seen = {m: [c for c in (VISIBLE[m] or CUES) if c not in blind] for m in (0, 1, 2)}
-    cues, people = person_cues(n_train, seed)
-    y = person_targets(people)
-    obs = {m: ideal_observer(cues, y, seen[m], seed) for m in (0, 1, 2)}
+    obs = mask_state_observers(n_train, seed, blind)
     cues, people = person_cues(n_test, seed + 1)
     y = person_targets(people)
-    post = {m: obs[m].predict_proba(cues[seen[m]].values) for m in (0, 1, 2)}
+    post = {m: o.predict_proba(cues[cols].values) for m, (cols, o) in obs.items()}
     per_photo = [post[m] for m in MASKS_OF_A_PERSON]
     pooled = [post[2]] * 7
     half = len(y) // 2

@@ -9,7 +9,7 @@ ideal observer's posterior over the cues each photo shows (a worn mask hides the
 __all__ = ['READABLE', 'readable_cues', 'within_class_weights', 'ideal_posteriors', 'cue_reading', 'read_cues']
 
 import numpy as np, pandas as pd
-from ..data.ceiling import VISIBLE, person_cues, person_targets, ideal_observer
+from ..data.ceiling import mask_state_observers
 from ..data.labels import decode
 from ..data.twin import CUES
 
@@ -41,15 +41,11 @@ def ideal_posteriors(cues, mask_states, n_train=20_000, seed=0):
     """(N, 6) posterior over (gender, age) = 3 * gender + age group of the ideal observer for each photo: the cues
     frame `cues` (one row a photo, columns `CUES`) seen as its mask state (0 worn, 1 incorrect, 2 none) leaves them,
     from observers learned on `n_train` simulated people (`maskfast.data.ceiling`)."""
-    sim, people = person_cues(n_train, seed)
-    y = person_targets(people)
     mask_states = np.asarray(mask_states)
     post = np.zeros((len(cues), 6))
-    for m in np.unique(mask_states):
-        cols = VISIBLE[int(m)] or CUES
-        obs = ideal_observer(sim, y, cols, seed)
+    for m, (cols, obs) in mask_state_observers(n_train, seed).items():
         sel = mask_states == m
-        post[np.ix_(sel, obs.classes_)] = obs.predict_proba(cues.loc[sel, cols].values)
+        if sel.any(): post[np.ix_(sel, obs.classes_)] = obs.predict_proba(cues.loc[sel, cols].values)
     return post
 
 def _outputs(p6):

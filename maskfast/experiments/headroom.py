@@ -73,8 +73,9 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000)
     m = sub[['ImageID']].merge(sol, on='ImageID', how='left')
     if m['ans'].isna().any(): raise ValueError(f'{key} lacks {int(m["ans"].isna().sum())} eval image(s), e.g. '
                                                f'{list(m.loc[m["ans"].isna(), "ImageID"][:3])}')
-    res = headroom(probs, m['ans'].astype(int).values, m['person'].astype(str).values, seed)
+    y = m['ans'].astype(int).values
+    res = headroom(probs, y, m['person'].astype(str).values, seed)
     if cues and (Path(data) / 'eval' / 'cues.csv').exists():
         from .cue_reading import cue_reading, read_cues
-        res['cues'] = cue_reading(probs, m['ans'].astype(int).values, read_cues(data, sub['ImageID']), ideal_people, seed)
+        res['cues'] = cue_reading(probs, y, read_cues(data, sub['ImageID']), ideal_people, seed)
     return res

@@ -85,12 +85,23 @@ class _Activated(nn.Module):
     def activation(self, x): return output_probs(x, self.task, self.age_head, self.old_from)
     def decodes(self, x): return x.argmax(-1)
 
+def _task_specs(spec):
+    "Each task's loss spec of a multi head: `spec` for all three, or per task as 'mask:ce;age:focal' (a task not named: ce)."
+    if ':' not in spec: return dict(mask=spec, gender=spec, age=spec)
+    per = dict(mask='ce', gender='ce', age='ce')
+    for part in spec.split(';'):
+        k, v = part.split(':')
+        if k not in per: raise ValueError(f'unknown task {k!r} in loss {spec!r}; tasks are mask, gender, age')
+        per[k] = v
+    return per
+
 def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all',
               age_head='class', old_from=60):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
-    'mask:ce;gender:ce;age:0.6*focal+0.4*f1' (a task not named takes 'ce'); `class_weights` (18) feed 'wce' (single head only). A single-task
-    model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal, regression or hybrid `age_head` (multi
-    head, or the age task) is trained on the person's age (the second target) by its own likelihood."""
+    'mask:ce;gender:ce;age:0.6*focal+0.4*f1' (a task not named takes 'ce'); `class_weights` (18) feed 'wce' (single
+    head only). A single-task model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal,
+    regression or hybrid `age_head` (multi head, or the age task) is trained on the person's age (the second target)
+    by its own likelihood."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if age_head != 'class' and head == 'single' and task == 'all': raise ValueError(f'the {age_head} age head needs --head multi')
     act = dict(age_head=age_head, old_from=old_from)
@@ -100,11 +111,6 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
             parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)
         return _Activated(TaskLoss(task, inner, age_head), task, **act)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
-    per = dict(mask=spec, gender=spec, age=spec) if ':' not in spec else dict(mask='ce', gender='ce', age='ce')   # unnamed tasks: ce
-    if ':' in spec:
-        for part in spec.split(';'):
-            k, v = part.split(':'); 
-            if k not in per: raise ValueError(f'unknown task {k!r} in loss {spec!r}; tasks are mask, gender, age')
-            per[k] = v
+    per = _task_specs(spec)
     return _Activated(MultiTaskLoss(parse_loss(per['mask'], 3, None, smoothing, gamma), parse_loss(per['gender'], 2, None, smoothing, gamma),
                                     _age_loss(age_head, per['age'], smoothing, gamma), task_weights, age_head), **act)
