@@ -116,8 +116,9 @@ class FitConfig(Config):
     stem: str = option('auto', "'s2d': each 2x2 block of pixels into channels before the body (TResNet's space-to-depth), "
                        "so the body sees a --size twice the side at about the plain input's cost (sides rounded to multiples "
                        "of 64; with --pretrained the first conv starts untrained); 'plain': the architecture's own; 'auto' "
-                       "(default): s2d at 192x128 from scratch with no --size given, else plain", 'model',
-                       choices=('auto', 'plain', 's2d'))
+                       "(default): s2d at 192x128 from scratch with no --size given, else plain; 's2d-detail': s2d "
+                       "fed the image's grey detail (itself minus a 3x3 blur, batch-normalised) beside it", 'model',
+                       choices=('auto', 'plain', 's2d', 's2d-detail'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
@@ -218,7 +219,7 @@ def parse_cli(parser, argv=None):
     ns = vars(parser.parse_args(argv))
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
-DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128)}   # the input when --size is not given, by stem
+DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128)}   # the input when --size is not given, by stem
 
 def fit_input(cfg):
     """(stem, size before rounding) of a fit. `--stem auto` is the space-to-depth stem at 192x128 for the default input

@@ -1,6 +1,6 @@
 """Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
 __all__ = ['HEAD_OUT', 'TASKS', 'BODY_STEMS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
-           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'size_multiple', 'model_stem']
+           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'DetailMap', 'size_multiple', 'model_stem']
 
 import difflib
 from pathlib import Path
@@ -10,20 +10,37 @@ from .pretrained import WeightsError, TV_ARCHS
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
 TASKS = {'mask': 3, 'gender': 2, 'age': 3}   # a single-task model's outputs (--task)
-BODY_STEMS = ('plain', 's2d')                   # s2d: each 2x2 pixel block into channels before the body (TResNet's stem)
+BODY_STEMS = ('plain', 's2d', 's2d-detail')   # s2d: each 2x2 pixel block into channels before the body (TResNet's stem)
+STEM_IN = {'plain': 3, 's2d': 12, 's2d-detail': 16}   # channels the body's first conv takes
+
+class DetailMap(torch.nn.Module):
+    "The grey detail of an image (itself minus its 3x3 Gaussian blur), batch-normalised: 1-px lines at full strength."
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1., 2., 1.])
+        self.register_buffer('kernel', (k[:, None] * k[None] / 16)[None, None], persistent=False)
+        self.bn = torch.nn.BatchNorm2d(1)
+    def forward(self, x):
+        g = x.mean(1, keepdim=True)
+        return self.bn(g - F.conv2d(F.pad(g, (1, 1, 1, 1), mode='replicate'), self.kernel.to(g.dtype)))
 
 class SpaceToDepthBody(torch.nn.Module):
-    "A body fed 2x2 pixel blocks as channels (12 in): twice the input side at about the cost of the plain input's."
-    def __init__(self, body): super().__init__(); self.body = body
-    def forward(self, x): return self.body(F.pixel_unshuffle(x, 2))
+    "A body fed 2x2 pixel blocks as channels (12 in, 16 with the detail map): twice the side at about the plain cost."
+    def __init__(self, body, detail=False):
+        super().__init__(); self.body, self.detail = body, DetailMap() if detail else None
+    def forward(self, x):
+        if self.detail is not None: x = torch.cat([x, self.detail(x)], 1)
+        return self.body(F.pixel_unshuffle(x, 2))
 
 def model_stem(model):
-    "The stem a built model has: 's2d' when its body is fed space-to-depth blocks, else 'plain'."
-    return 's2d' if isinstance(model[0], SpaceToDepthBody) else 'plain'
+    "The stem a built model has: 's2d' / 's2d-detail' when its body is fed space-to-depth blocks, else 'plain'."
+    b = model[0]
+    if not isinstance(b, SpaceToDepthBody): return 'plain'
+    return 's2d' if b.detail is None else 's2d-detail'
 
 def size_multiple(stem='plain'):
-    "What input sides must divide by: the body's stride, times 2 under the space-to-depth stem."
-    return 64 if stem == 's2d' else 32
+    "What input sides must divide by: the body's stride, times 2 under a space-to-depth stem."
+    return 64 if stem.startswith('s2d') else 32
 
 def check_arch(arch):
     "Raise a ValueError listing close matches when `arch` is neither a timm name nor a torchvision resnet (`tv_resnet34`)."
@@ -50,19 +67,20 @@ def build_model(arch, head='single', task='all', age_head='class', stem='plain')
     """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
     `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone;
     `age_head` 'class', 'ordinal', 'regression' or 'hybrid' (multi head or the age task); `stem` 's2d' turns each 2x2
-    block of input pixels into channels before the body (whose first conv then takes 12 channels)."""
+    block of input pixels into channels before the body (whose first conv then takes 12 channels); 's2d-detail' adds the
+    image's grey detail map (`DetailMap`) as a 4th channel before the blocks (16 channels)."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
     if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
     check_arch(arch)
     if age_head not in AGE_OUT: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
     if stem not in BODY_STEMS: raise ValueError(f"stem must be one of {list(BODY_STEMS)}, not {stem!r}")
-    n, n_in = head_outputs(head, task, age_head), 12 if stem == 's2d' else 3
+    n, n_in = head_outputs(head, task, age_head), STEM_IN[stem]
     if arch in TV_ARCHS:
         import torchvision.models as tvm
         model = create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False, n_in=n_in)
     else: model = create_timm_model(arch, n, pretrained=False, n_in=n_in)[0]
-    if stem == 's2d': model[0] = SpaceToDepthBody(model[0])
+    if stem != 'plain': model[0] = SpaceToDepthBody(model[0], detail=stem == 's2d-detail')
     return model
 
 def _read_state_dict(path):
