@@ -47,3 +47,13 @@ def test_augmentation_on_training_batches_only(items):
     assert (v == caches[0].read(dls.valid.dataset.items['row'].values[:8])).all()
     xb = dls.valid.one_batch()[0]
     assert xb.is_contiguous(memory_format=torch.channels_last)     # what ChannelsLastMemory wants, without a copy
+
+def test_sharp_preset_moves_pixels_without_blending_them():
+    from maskfast.data.augment import train_aug
+    img = np.full((64, 32, 3), 180, np.uint8); img[30, 4:28] = 120          # a dark 1-px line on flat skin
+    light, sharp = train_aug('light', seed=0), train_aug('sharp', seed=0)
+    def values(aug):   # every value its shift/scale/turn writes over 8 draws
+        affine = next(t for t in aug.transforms if type(t).__name__ == 'Affine')
+        return {int(v) for v in np.unique(np.concatenate([affine(image=img)['image'].ravel() for _ in range(8)]))}
+    blended, kept = values(light), values(sharp)
+    assert kept == {120, 180} and len(blended - {120, 180}) > 5   # sharp keeps the line's value; light blends it away

@@ -1,6 +1,6 @@
 import numpy as np, pytest, torch
 from maskfast.learn.losses import make_loss, SoftF1Loss, parse_loss
-from maskfast.learn.models import (to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
+from maskfast.learn.models import (DetailMap, to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
                                    size_multiple, model_stem)
 from maskfast.data.labels import encode
 
@@ -75,6 +75,21 @@ def test_space_to_depth_stem(arch, tmp_path):
     assert n_plain > 50 and load_body_weights(s2d, tmp_path / 'w.pth', arch) == n_plain - 1   # all but the 3-channel first conv
     assert torch.equal(convs[1].weight, before)
     with pytest.raises(ValueError, match="stem must be one of"): build_model(arch, stem='s2')
+
+def test_detail_stem_sees_one_pixel_lines():
+    m = build_model('resnet18', 'multi', stem='s2d-detail')
+    conv = next(c for c in body_module(m).modules() if isinstance(c, torch.nn.Conv2d))
+    assert conv.in_channels == 16 and model_stem(m) == 's2d-detail' and size_multiple('s2d-detail') == 64
+    d = DetailMap().eval()   # running stats 0 / 1: the raw detail
+    flat = torch.full((1, 3, 16, 16), 0.7); line = flat.clone(); line[:, :, 8, 2:14] -= 0.3   # a dark 1-px line
+    ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert d(flat).abs().max() < 1e-5 and d(ramp)[..., 1:-1].abs().max() < 1e-5   # no detail in flat or linear shading
+        on = d(line)[0, 0]
+        assert on[8, 4:12].max() < -0.14 and on[3].abs().max() < 1e-5                 # the line, and nothing far from it
+        assert m.eval()(torch.randn(2, 3, 128, 64)).shape == (2, 8)
+    from maskfast.learn.config import FitConfig, fit_input
+    assert fit_input(FitConfig(stem='s2d-detail')) == ('s2d-detail', (192, 128))
 
 def test_safetensors_weights(tmp_path):
     import timm

@@ -15,7 +15,7 @@ SPACE = {
     'lr': {'type': 'float', 'low': 1e-3, 'high': 1e-2, 'log': True},
     'weighted': {'type': 'float', 'low': 0.0, 'high': 1.0},
     'loss': {'type': 'categorical', 'choices': ['ce', 'focal', 'smooth', '0.6*focal+0.4*f1']},
-    'aug': {'type': 'categorical', 'choices': ['none', 'light', 'medium', 'heavy']},
+    'aug': {'type': 'categorical', 'choices': ['none', 'light', 'sharp', 'medium', 'heavy']},
     'size': {'type': 'categorical', 'choices': [[96, 64], [128, 96], [160, 128]]},
     'old_from': {'type': 'int', 'low': 58, 'high': 60},
     'head': {'type': 'categorical', 'choices': ['multi', 'single']},
