@@ -16,7 +16,7 @@ def main(
     steps: int = 25,           # timed training steps per measurement
     precision: str = 'auto',   # auto | fp32 | bf16 | fp16
     workers: int = 0,          # DataLoader worker processes for the maskfast loader
-    stem: str = 'plain',       # plain | s2d (the space-to-depth stem; --size is then the input it sees, even sides)
+    stem: str = 'plain',       # plain | s2d | s2d-detail (space-to-depth stems; --size is then the input they see, even sides)
     serve: str = None,         # instead: the prediction service's latency and throughput, serving this run folder
     tta: int = 0,              # with --serve: the service's test-time views (its default, 0 = off)
 ):

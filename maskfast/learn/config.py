@@ -77,8 +77,8 @@ class FitConfig(Config):
     recipe: str = option('default', 'a named recipe (default, cpu-fast, best, ai4-winner) or a recipe YAML file, filled in under the options given here', 'recipe')
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
-    size: tuple = option(None, 'image size H W (rounded to multiples of 32, of 64 under --stem s2d); default 192 128 under '
-                         'the s2d stem, 128 96 under the plain one', 'data', type=int, nargs=2, metavar=('H', 'W'))
+    size: tuple = option(None, 'image size H W (rounded to multiples of 32, of 64 under the s2d stems); default 192 128 under '
+                         'the s2d stems, 128 96 under the plain one', 'data', type=int, nargs=2, metavar=('H', 'W'))
     crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face' (detected "
                                             "face, grown to keep hair and chin; the usual face box where none is found)", 'data', type=crop_value)
     crop_box: tuple = option(None, 'crop this box instead, in fractions of the image (for data whose faces sit in a known place)',
@@ -239,7 +239,7 @@ class RunState(Config):
     "What a fit resolved from its config, written under `run:` in args.yaml and read back by `--resume` and predict."
     data: str = None          # the data root used (the twin's path when the config left it unset)
     size: tuple = None        # the image size after rounding to the stride
-    stem: str = None          # the stem trained with ('plain' or 's2d'; --stem auto resolved)
+    stem: str = None          # the stem trained with ('plain', 's2d' or 's2d-detail'; --stem auto resolved)
     lr: float = None          # the learning rate trained with (lr_find's choice or the config's)
     epochs: int = None        # the epochs trained: planned (budget or config), changed when BudgetGuard re-sized the fit
     precision: str = None     # the precision trained in (after any fp32 fallback)
