@@ -44,8 +44,8 @@ def _model_only(learn, xb, yb, steps):
 
 def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0, stem='plain'):
     """Measure the four speeds in one run; returns a dict of img/s and the ratios. With the plain stem it also times
-    the model alone under `--stem s2d` at fit's default input for it, 192x128 (`s2d_ratio`: its img/s over the plain
-    model's at `size`)."""
+    the model alone under `--stem s2d` and `--stem s2d-detail` (fit's default from scratch) at their default input,
+    192x128 (`s2d_ratio`, `detail_ratio`: their img/s over the plain model's at `size`)."""
     if data is None: data = default_twin()
     torch.manual_seed(0)
     df, caches = load_items(data, size, verbose=False)
@@ -60,6 +60,8 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
         big = torch.nn.functional.interpolate(xb, size=DEFAULT_SIZE['s2d'], mode='bilinear').contiguous(memory_format=torch.channels_last)
         res['model_only_s2d'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem='s2d'), big, yb, steps)
         res['s2d_ratio'] = res['model_only_s2d'] / res['model_only']
+        res['model_only_detail'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem='s2d-detail'), big, yb, steps)
+        res['detail_ratio'] = res['model_only_detail'] / res['model_only']   # fit's default model from scratch
     # (2) end to end: cache + sampling + augmentation + model
     learn.dls = dls; timer = BatchTimer(steps + 3)
     learn.fit(1, 1e-4, cbs=timer)
@@ -81,6 +83,7 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     return res
 
 BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('model_only_s2d', 'train, model only, --stem s2d at 192x128'),
+              ('model_only_detail', 'train, model only, --stem s2d-detail (default)'),
               ('end_to_end', 'train, maskfast end to end'),
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))

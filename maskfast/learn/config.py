@@ -2,7 +2,7 @@
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
 __all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
-           'fit_input', 'DEFAULT_SIZE']
+           'fit_input', 'DEFAULT_SIZE', 'AUTO_STEM']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
@@ -116,9 +116,10 @@ class FitConfig(Config):
                            choices=('class', 'ordinal', 'regression', 'hybrid'))
     stem: str = option('auto', "'s2d': each 2x2 block of pixels into channels before the body (TResNet's space-to-depth), "
                        "so the body sees a --size twice the side at about the plain input's cost (sides rounded to multiples "
-                       "of 64; with --pretrained the first conv starts untrained); 'plain': the architecture's own; 'auto' "
-                       "(default): s2d at 192x128 from scratch with no --size given, else plain; 's2d-detail': s2d "
-                       "fed the image's grey detail (itself minus a 3x3 blur, batch-normalised) beside it", 'model',
+                       "of 64; with --pretrained the first conv starts untrained); 's2d-detail': s2d fed the image's grey detail "
+                       "(itself minus a 3x3 blur, batch-normalised) beside it, so 1-px lines reach the body at full strength; "
+                       "'plain': the architecture's own; 'auto' (default): s2d-detail at 192x128 from scratch with no --size "
+                       "given, else plain", 'model',
                        choices=('auto', 'plain', 's2d', 's2d-detail'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
@@ -221,13 +222,14 @@ def parse_cli(parser, argv=None):
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
 DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128)}   # the input when --size is not given, by stem
+AUTO_STEM = 's2d-detail'   # what --stem auto trains from scratch with no --size (README: "A detail channel")
 
 def fit_input(cfg):
-    """(stem, size before rounding) of a fit. `--stem auto` is the space-to-depth stem at 192x128 for the default input
-    from scratch, and the plain stem when --size, --pretrained or --weights is given (the size one asked for; the
+    """(stem, size before rounding) of a fit. `--stem auto` is `AUTO_STEM` (the space-to-depth stem with the detail
+    channel) at 192x128 for the default input from scratch, and the plain stem when --size, --pretrained or --weights is given (the size one asked for; the
     pretrained first convolution); an unset size is the stem's default."""
     stem = cfg.stem
-    if stem == 'auto': stem = 's2d' if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
+    if stem == 'auto': stem = AUTO_STEM if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
     return stem, tuple(cfg.size) if cfg.size is not None else DEFAULT_SIZE[stem]
 
 def image_crop(cfg):
