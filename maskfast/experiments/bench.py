@@ -83,7 +83,7 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     return res
 
 BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('model_only_s2d', 'train, model only, --stem s2d at 192x128'),
-              ('model_only_detail', 'train, model only, --stem s2d-detail (default)'),
+              ('model_only_detail', 'train, model only, s2d-detail (default)'),
               ('end_to_end', 'train, maskfast end to end'),
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))
