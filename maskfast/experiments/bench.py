@@ -58,10 +58,9 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     res['model_only'] = _model_only(learn, xb, yb, steps)
     if stem == 'plain':   # the space-to-depth stem on the same batch at the fit's default input for it
         big = torch.nn.functional.interpolate(xb, size=DEFAULT_SIZE['s2d'], mode='bilinear').contiguous(memory_format=torch.channels_last)
-        res['model_only_s2d'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem='s2d'), big, yb, steps)
-        res['s2d_ratio'] = res['model_only_s2d'] / res['model_only']
-        res['model_only_detail'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem='s2d-detail'), big, yb, steps)
-        res['detail_ratio'] = res['model_only_detail'] / res['model_only']   # fit's default model from scratch
+        for s2d_stem, key in (('s2d', 's2d'), ('s2d-detail', 'detail')):   # s2d-detail: fit's default model from scratch
+            res[f'model_only_{key}'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem=s2d_stem), big, yb, steps)
+            res[f'{key}_ratio'] = res[f'model_only_{key}'] / res['model_only']
     # (2) end to end: cache + sampling + augmentation + model
     learn.dls = dls; timer = BatchTimer(steps + 3)
     learn.fit(1, 1e-4, cbs=timer)

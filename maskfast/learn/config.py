@@ -226,8 +226,8 @@ AUTO_STEM = 's2d-detail'   # what --stem auto trains from scratch with no --size
 
 def fit_input(cfg):
     """(stem, size before rounding) of a fit. `--stem auto` is `AUTO_STEM` (the space-to-depth stem with the detail
-    channel) at 192x128 for the default input from scratch, and the plain stem when --size, --pretrained or --weights is given (the size one asked for; the
-    pretrained first convolution); an unset size is the stem's default."""
+    channel) at 192x128 for the default input from scratch, and the plain stem when --size, --pretrained or --weights
+    is given (the size one asked for; the pretrained first convolution); an unset size is the stem's default."""
     stem = cfg.stem
     if stem == 'auto': stem = AUTO_STEM if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
     return stem, tuple(cfg.size) if cfg.size is not None else DEFAULT_SIZE[stem]
