@@ -63,8 +63,11 @@ def test_predict_folder_with_broken_file(twin, trained, tmp_path):
 def test_person_consistency_votes_gender_age_keeps_mask():
     probs = np.full((3, 18), 1e-4)
     probs[0, encode(0, 1, 1)] = 1; probs[1, encode(2, 1, 1)] = 1; probs[2, encode(1, 0, 0)] = 0.5; probs[2, encode(1, 1, 1)] = 0.4
-    out = person_consistency(probs / probs.sum(1, keepdims=True), np.array([0, 0, 0])).argmax(1)
-    assert list(out) == [encode(0, 1, 1), encode(2, 1, 1), encode(1, 1, 1)]
+    out = person_consistency(probs / probs.sum(1, keepdims=True), np.array([0, 0, 0]))
+    assert list(out.argmax(1)) == [encode(0, 1, 1), encode(2, 1, 1), encode(1, 1, 1)]
+    assert np.allclose(out.sum(1), 1) and (out.max(1) < 0.9).all()   # a distribution: one dissenting photo lowers the confidence
+    alone = person_consistency(probs / probs.sum(1, keepdims=True), np.arange(3))   # groups of one change nothing
+    assert list(alone.argmax(1)) == list(probs.argmax(1))
 
 def test_grouping_finds_people(twin):
     from maskfast.data.cache import build_cache
@@ -138,7 +141,8 @@ def test_predict_eval_returns_the_groups_it_voted_over(twin, trained):
     for grp in set(groups):        # one gender and one age per group of photos: the vote used these groups
         members = groups == grp
         assert len(set(g[members])) == 1 and len(set(a[members])) == 1
-    assert predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, return_cache=True)[3] is None
+    assert predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, return_cache=True,
+                        consistency=False)[3] is None
 
 def test_headroom_hand_cases():
     from maskfast.experiments.headroom import weighted_decision, tune_class_weights, pool_persons, headroom

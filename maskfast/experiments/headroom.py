@@ -69,7 +69,7 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000)
     sol = pd.read_csv(key, dtype={'ImageID': str})
     if not {'ImageID', 'ans', 'person'} <= set(sol.columns):
         raise ValueError(f'{key} has columns {list(sol.columns)}: headroom needs ImageID, ans and person (who each photo shows)')
-    sub, probs = predict_eval(runs, data, out=None, tta=tta, progress=False)
+    sub, probs = predict_eval(runs, data, out=None, tta=tta, progress=False, consistency=False)   # per-photo outputs
     m = sub[['ImageID']].merge(sol, on='ImageID', how='left')
     if m['ans'].isna().any(): raise ValueError(f'{key} lacks {int(m["ans"].isna().sum())} eval image(s), e.g. '
                                                f'{list(m.loc[m["ans"].isna(), "ImageID"][:3])}')

@@ -29,8 +29,8 @@ LESSONS = {
 # name -> predict options changed, applied to each seed's baseline model (no training)
 PREDICT_LESSONS = {
     'TTA off': {'tta': 0},
-    'person consistency (thumbnail groups)': {'consistency': True},
-    'person consistency (model-feature groups)': {'consistency': True, 'group_by': 'features'},
+    'person consistency off (default: on, thumbnail groups)': {'consistency': False},
+    'person consistency by model-feature groups': {'group_by': 'features'},
 }
 
 def _done(path):

@@ -11,10 +11,11 @@ class PredictConfig(Config):
     tta: int = option(1, 'extra test-time views: 1 = + horizontal flip, N >= 2 adds training-augmentation draws; 0 = off', 'predict')
     vote: str = option('soft', 'ensemble voting: soft (mean probabilities) or hard (majority)', 'predict', choices=('soft', 'hard'))
     weighted: bool = option(False, 'weight models by their validation macro F1', 'predict')
-    consistency: bool = option(False, 'vote gender/age over photos grouped as one person', 'predict')
-    group_by: str = option('thumbs', "with --consistency: group photos by 'thumbs' (small thumbnails, mask region blanked) or "
+    consistency: bool = option(True, 'vote gender/age over photos grouped as one person (+0.012 on 3 seeds, README)', 'predict',
+                               off='predict every photo on its own, without the per-person vote of gender and age')
+    group_by: str = option('thumbs', "with the person vote: group photos by 'thumbs' (small thumbnails, mask region blanked) or "
                            "'features' (the first model's pooled features)", 'predict', choices=('thumbs', 'features'))
-    min_sim: float = option(None, 'with --consistency: cosine similarity that links two photos of one person '
+    min_sim: float = option(None, 'with the person vote: cosine similarity that links two photos of one person '
                             '(default 0.9 for thumbs, 0.8 for features)', 'predict')
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
 

@@ -42,17 +42,19 @@ def group_people(feats, k=6, min_sim=0.9, max_size=7):
     return np.array([find(i) for i in range(n)])
 
 def person_consistency(probs, groups):
-    "Per group of photos of one person: vote gender and age (summed log marginals), keep each photo's own mask state."
+    """Per group of photos of one person: each photo keeps its own mask-state marginal, and its gender and age marginals
+    become the group's mean ones. The result stays a distribution (its top probability still says how sure the vote is,
+    which pseudo-label thresholds read); its arg-max is the photo's mask state with the group's gender and age. The mean
+    scored the same as summed log marginals (0.5447 both on the 2,000-person eval, README) and a prior-corrected log
+    sum lower (0.5387)."""
     p = probs.reshape(-1, 3, 2, 3)
     pm, pg, pa = p.sum((2, 3)), p.sum((1, 3)), p.sum((1, 2))
-    lg, la = np.log(pg + 1e-9), np.log(pa + 1e-9)
     _, inv = np.unique(groups, return_inverse=True)
+    n = np.bincount(inv)[:, None]
     G, A = np.zeros((inv.max() + 1, 2)), np.zeros((inv.max() + 1, 3))
-    np.add.at(G, inv, lg); np.add.at(A, inv, la)
-    g, a = G.argmax(1)[inv], A.argmax(1)[inv]
-    out = np.full_like(probs, 1e-6)
-    out[np.arange(len(probs)), encode(pm.argmax(1), g, a)] = 1.0
-    return out / out.sum(1, keepdims=True)
+    np.add.at(G, inv, pg); np.add.at(A, inv, pa)
+    out = pm[:, :, None, None] * (G / n)[inv][:, None, :, None] * (A / n)[inv][:, None, None, :]
+    return (out / out.sum((1, 2, 3), keepdims=True)).reshape(len(probs), -1)
 
 def photo_groups(images, features=None, min_sim=None):
     """Group ids of photos believed to show one person: from `features` (a model's pooled features, linked at cosine

@@ -56,12 +56,12 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     combined = vote_runs(probs, tasks, w, vote)
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
-def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=False,
+def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=True,
                  min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs'):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
     plus the eval images' cache (at the first run's size) and the photo groups (None without `consistency`) with
     `return_cache`.
-    `consistency` groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
+    `consistency` (on by default) groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
     cosine similarity `min_sim`) and votes gender and age per group."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
@@ -72,7 +72,8 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     groups = photo_groups(images, f[0] if f else None, min_sim) if consistency else None
     if consistency: probs = person_consistency(probs, groups)
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
-    if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}')
+    if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}'
+                     + (f', gender and age voted over {len(set(groups))} photo groups' if consistency else ''))
     return (sub, probs, images, groups) if return_cache else (sub, probs)
 
 def _image_files(paths):
