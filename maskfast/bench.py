@@ -16,7 +16,7 @@ def main(
     steps: int = 25,           # timed training steps per measurement
     precision: str = 'auto',   # auto | fp32 | bf16 | fp16
     workers: int = 0,          # DataLoader worker processes for the maskfast loader
-    stem: str = 'plain',       # plain | s2d | s2d-detail (space-to-depth stems; --size is then the input they see, even sides)
+    stem: str = 'plain',       # plain | s2d | s2d-detail | s2d-fine (space-to-depth stems; --size is then the input they see, even sides)
     serve: str = None,         # instead: the prediction service's latency and throughput, serving this run folder
     tta: int = 0,              # with --serve: the service's test-time views (its default, 0 = off)
 ):
@@ -36,4 +36,4 @@ def main(
     for k, name in BENCH_ROWS:
         if k in r: print(f'{name:44s} {r[k]:8.1f}')
     print(f'ratio end_to_end/model_only={r["ratio"]:.2f} loader_speedup={r["loader_speedup"]:.2f}'
-          + (f' s2d_192x128/plain={r["s2d_ratio"]:.2f} detail_192x128/plain={r["detail_ratio"]:.2f}' if 's2d_ratio' in r else ''))
+          + (f' s2d_192x128/plain={r["s2d_ratio"]:.2f} detail_192x128/plain={r["detail_ratio"]:.2f} fine_384x256/plain={r["fine_ratio"]:.2f}' if 's2d_ratio' in r else ''))

@@ -1,6 +1,6 @@
 import numpy as np, pytest, torch
 from maskfast.learn.losses import make_loss, SoftF1Loss, parse_loss
-from maskfast.learn.models import (DetailMap, to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
+from maskfast.learn.models import (DetailMap, blur3, fine_detail, to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
                                    size_multiple, model_stem)
 from maskfast.data.labels import encode
 
@@ -92,6 +92,31 @@ def test_detail_stem_sees_one_pixel_lines():
     assert list(d.parameters()) == []
     from maskfast.learn.config import FitConfig, fit_input
     assert fit_input(FitConfig(stem='s2d-detail')) == ('s2d-detail', (192, 128))
+
+def test_blur3_is_the_3x3_gaussian_convolution():
+    g = torch.rand(3, 1, 13, 9)
+    k = torch.tensor([1., 2., 1.]); k = (k[:, None] * k[None] / 16)[None, None]
+    want = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (1, 1, 1, 1), mode='replicate'), k)
+    assert blur3(g).shape == g.shape and torch.allclose(blur3(g), want, atol=1e-6)
+
+def test_fine_stem_keeps_a_line_at_full_contrast_wherever_it_falls():
+    m = build_model('resnet18', 'multi', stem='s2d-fine')
+    conv = next(c for c in body_module(m).modules() if isinstance(c, torch.nn.Conv2d))
+    assert conv.in_channels == 20 and model_stem(m) == 's2d-fine' and size_multiple('s2d-fine') == 128
+    d = DetailMap().eval()
+    flat = torch.full((1, 3, 32, 32), 0.7)
+    darkest, mean_colour = [], []
+    for row in (16, 17):   # a dark 1-px line on an even row, then on an odd one: the 2x2 blocks split differently
+        line = flat.clone(); line[:, :, row, 4:28] -= 0.3
+        with torch.no_grad(): f = fine_detail(line, d)
+        assert f.shape == (1, 5, 16, 16) and torch.allclose(f[:, :3], torch.nn.functional.avg_pool2d(line, 2))
+        darkest.append(f[0, 3, 8, 4:12].min()); mean_colour.append(f[0, 0, 8, 4:12].min())
+        assert f[0, 3, 2].abs().max() < 1e-5 and f[0, 4, 2].abs().max() < 1e-5   # nothing far from the line
+    assert torch.allclose(darkest[0], darkest[1]) and darkest[0] < -0.14   # the same full dip on either row
+    assert mean_colour[0] > 0.7 - 0.3 / 2 - 1e-6                           # where averaging halves it
+    with torch.no_grad(): assert m.eval()(torch.randn(2, 3, 256, 128)).shape == (2, 8)
+    from maskfast.learn.config import FitConfig, fit_input
+    assert fit_input(FitConfig(stem='s2d-fine')) == ('s2d-fine', (384, 256))
 
 def test_safetensors_weights(tmp_path):
     import timm

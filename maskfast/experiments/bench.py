@@ -44,8 +44,8 @@ def _model_only(learn, xb, yb, steps):
 
 def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0, stem='plain'):
     """Measure the four speeds in one run; returns a dict of img/s and the ratios. With the plain stem it also times
-    the model alone under `--stem s2d` and `--stem s2d-detail` (fit's default from scratch) at their default input,
-    192x128 (`s2d_ratio`, `detail_ratio`: their img/s over the plain model's at `size`)."""
+    the model alone under `--stem s2d` and `--stem s2d-detail` at their default input, 192x128, and `--stem s2d-fine`
+    at 384x256 (`s2d_ratio`, `detail_ratio`, `fine_ratio`: their img/s over the plain model's at `size`)."""
     if data is None: data = default_twin()
     torch.manual_seed(0)
     df, caches = load_items(data, size, verbose=False)
@@ -56,9 +56,9 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     # (1) model only: the same learner, batches already in memory
     xb, yb = dls.one_batch()
     res['model_only'] = _model_only(learn, xb, yb, steps)
-    if stem == 'plain':   # the space-to-depth stem on the same batch at the fit's default input for it
-        big = torch.nn.functional.interpolate(xb, size=DEFAULT_SIZE['s2d'], mode='bilinear').contiguous(memory_format=torch.channels_last)
-        for s2d_stem, key in (('s2d', 's2d'), ('s2d-detail', 'detail')):   # s2d-detail: fit's default model from scratch
+    if stem == 'plain':   # the space-to-depth stems on the same batch at the fit's default input for each
+        for s2d_stem, key in (('s2d', 's2d'), ('s2d-detail', 'detail'), ('s2d-fine', 'fine')):
+            big = torch.nn.functional.interpolate(xb, size=DEFAULT_SIZE[s2d_stem], mode='bilinear').contiguous(memory_format=torch.channels_last)
             res[f'model_only_{key}'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem=s2d_stem), big, yb, steps)
             res[f'{key}_ratio'] = res[f'model_only_{key}'] / res['model_only']
     # (2) end to end: cache + sampling + augmentation + model
@@ -82,7 +82,8 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
     return res
 
 BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('model_only_s2d', 'train, model only, --stem s2d at 192x128'),
-              ('model_only_detail', 'train, model only, s2d-detail (default)'),
+              ('model_only_detail', 'train, model only, s2d-detail at 192x128'),
+              ('model_only_fine', 'train, model only, s2d-fine at 384x256'),
               ('end_to_end', 'train, maskfast end to end'),
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))

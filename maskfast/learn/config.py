@@ -77,8 +77,8 @@ class FitConfig(Config):
     recipe: str = option('default', 'a named recipe (default, cpu-fast, best, ai4-winner) or a recipe YAML file, filled in under the options given here', 'recipe')
     # data
     data: str = option(None, 'competition root (train/, eval/); default: the embedded synthetic twin', 'data')
-    size: tuple = option(None, 'image size H W (rounded to multiples of 32, of 64 under the s2d stems); default 192 128 under '
-                         'the s2d stems, 128 96 under the plain one', 'data', type=int, nargs=2, metavar=('H', 'W'))
+    size: tuple = option(None, 'image size H W (rounded to multiples of 32, of 64 under the s2d stems); default 384 256 under '
+                         's2d-fine (128 multiples), 192 128 under the other s2d stems, 128 96 under the plain one', 'data', type=int, nargs=2, metavar=('H', 'W'))
     crop: typing.Union[float, str] = option(0.85, "centre share of each side kept before resizing, or 'face' (detected "
                                             "face, grown to keep hair and chin; the usual face box where none is found)", 'data', type=crop_value)
     crop_box: tuple = option(None, 'crop this box instead, in fractions of the image (for data whose faces sit in a known place)',
@@ -117,10 +117,12 @@ class FitConfig(Config):
     stem: str = option('auto', "'s2d': each 2x2 block of pixels into channels before the body (TResNet's space-to-depth), "
                        "so the body sees a --size twice the side at about the plain input's cost (sides rounded to multiples "
                        "of 64; with --pretrained the first conv starts untrained); 's2d-detail': s2d fed the image's grey detail "
-                       "(itself minus a 3x3 blur, batch-normalised) beside it, so 1-px lines reach the body at full strength; "
+                       "(itself minus a 3x3 blur, batch-normalised) beside it, so 1-px lines reach the body at full strength; 's2d-fine': "
+                       "twice s2d-detail's side (default 384 256, multiples of 128) at ~1.3x its step time: each 2x2 block's "
+                       "mean colour and its detail's darkest and brightest value, so a line's darkness survives the halving; "
                        "'plain': the architecture's own; 'auto' (default): s2d-detail at 192x128 from scratch with no --size "
                        "given, else plain", 'model',
-                       choices=('auto', 'plain', 's2d', 's2d-detail'))
+                       choices=('auto', 'plain', 's2d', 's2d-detail', 's2d-fine'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
@@ -221,7 +223,7 @@ def parse_cli(parser, argv=None):
     ns = vars(parser.parse_args(argv))
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
-DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128)}   # the input when --size is not given, by stem
+DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128), 's2d-fine': (384, 256)}   # the input when --size is not given, by stem
 AUTO_STEM = 's2d-detail'   # what --stem auto trains from scratch with no --size (README: "A detail channel")
 
 def fit_input(cfg):
@@ -241,7 +243,7 @@ class RunState(Config):
     "What a fit resolved from its config, written under `run:` in args.yaml and read back by `--resume` and predict."
     data: str = None          # the data root used (the twin's path when the config left it unset)
     size: tuple = None        # the image size after rounding to the stride
-    stem: str = None          # the stem trained with ('plain', 's2d' or 's2d-detail'; --stem auto resolved)
+    stem: str = None          # the stem trained with ('plain', 's2d', 's2d-detail' or 's2d-fine'; --stem auto resolved)
     lr: float = None          # the learning rate trained with (lr_find's choice or the config's)
     epochs: int = None        # the epochs trained: planned (budget or config), changed when BudgetGuard re-sized the fit
     precision: str = None     # the precision trained in (after any fp32 fallback)
