@@ -53,7 +53,7 @@ def test_fit_input_stem_and_size():
     from maskfast.learn.recipes import recipe_config
     from maskfast.learn.budget import check_size
     from maskfast.learn.models import size_multiple
-    assert fit_input(FitConfig()) == ('s2d-detail', (192, 128))                # the default input from scratch
+    assert fit_input(FitConfig()) == ('s2d-fine', (384, 256))                  # the default input from scratch
     assert fit_input(FitConfig(size=(128, 96))) == ('plain', (128, 96))         # a size of one's own keeps the plain stem
     assert fit_input(FitConfig(pretrained=True)) == fit_input(FitConfig(weights='w.pth')) == ('plain', (128, 96))
     assert fit_input(FitConfig(stem='plain')) == ('plain', (128, 96)) and fit_input(FitConfig(stem='s2d', size=(256, 192))) == ('s2d', (256, 192))

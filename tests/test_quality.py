@@ -92,14 +92,14 @@ def test_age_head_fit_and_predict(twin, tmp_path, age_head):
     _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False, consistency=False)
     assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
 
-def test_default_input_is_space_to_depth_with_detail_at_192x128(twin, tmp_path):
+def test_default_input_is_space_to_depth_fine_at_384x256(twin, tmp_path):
     import yaml
     from maskfast.learn.train import fit_run
     from maskfast.infer.submission import predict_eval
     res = fit_run(data=str(twin), out=str(tmp_path / 's'), **{k: v for k, v in TINY.items() if k != 'size'})
-    assert res['size'] == [192, 128] and json.loads((tmp_path / 's' / 'model.json').read_text())['stem'] == 's2d-detail'
+    assert res['size'] == [384, 256] and json.loads((tmp_path / 's' / 'model.json').read_text())['stem'] == 's2d-fine'
     args = yaml.safe_load((tmp_path / 's' / 'args.yaml').read_text())
-    assert args['stem'] == 'auto' and args['size'] is None and args['run']['stem'] == 's2d-detail'   # asked for, and what ran
+    assert args['stem'] == 'auto' and args['size'] is None and args['run']['stem'] == 's2d-fine'   # asked for, and what ran
     _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False)   # rebuilt with the stem from model.json
     assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
 

@@ -120,7 +120,7 @@ class FitConfig(Config):
                        "(itself minus a 3x3 blur, batch-normalised) beside it, so 1-px lines reach the body at full strength; 's2d-fine': "
                        "twice s2d-detail's side (default 384 256, multiples of 128) at ~1.3x its step time: each 2x2 block's "
                        "mean colour and its detail's darkest and brightest value, so a line's darkness survives the halving; "
-                       "'plain': the architecture's own; 'auto' (default): s2d-detail at 192x128 from scratch with no --size "
+                       "'plain': the architecture's own; 'auto' (default): s2d-fine at 384x256 from scratch with no --size "
                        "given, else plain", 'model',
                        choices=('auto', 'plain', 's2d', 's2d-detail', 's2d-fine'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
@@ -224,11 +224,11 @@ def parse_cli(parser, argv=None):
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
 DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128), 's2d-fine': (384, 256)}   # the input when --size is not given, by stem
-AUTO_STEM = 's2d-detail'   # what --stem auto trains from scratch with no --size (README: "A detail channel")
+AUTO_STEM = 's2d-fine'   # what --stem auto trains from scratch with no --size (README: "Fine detail from twice the side")
 
 def fit_input(cfg):
-    """(stem, size before rounding) of a fit. `--stem auto` is `AUTO_STEM` (the space-to-depth stem with the detail
-    channel) at 192x128 for the default input from scratch, and the plain stem when --size, --pretrained or --weights
+    """(stem, size before rounding) of a fit. `--stem auto` is `AUTO_STEM` (the space-to-depth stem fed the mean
+    colour and the detail's extremes of each 2x2 block) at 384x256 for the default input from scratch, and the plain stem when --size, --pretrained or --weights
     is given (the size one asked for; the pretrained first convolution); an unset size is the stem's default."""
     stem = cfg.stem
     if stem == 'auto': stem = AUTO_STEM if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
