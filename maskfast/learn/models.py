@@ -40,6 +40,7 @@ def fine_detail(x, detail):
 class SpaceToDepthBody(torch.nn.Module):
     """A body fed 2x2 pixel blocks as channels (12 in, 16 with the detail map): twice the side at about the plain cost.
     `fine`: the input is twice that side again and first reduced by `fine_detail` (20 channels in)."""
+    fine = False   # the class default: a body pickled before s2d-fine existed (`learn.export()`) has no such attribute
     def __init__(self, body, detail=False, fine=False):
         super().__init__(); self.body, self.detail, self.fine = body, DetailMap() if detail or fine else None, fine
     def forward(self, x):
@@ -51,7 +52,7 @@ def model_stem(model):
     "The stem a built model has: 's2d' / 's2d-detail' / 's2d-fine' when its body is fed space-to-depth blocks, else 'plain'."
     b = model[0]
     if not isinstance(b, SpaceToDepthBody): return 'plain'
-    if getattr(b, 'fine', False): return 's2d-fine'
+    if b.fine: return 's2d-fine'
     return 's2d' if b.detail is None else 's2d-detail'
 
 def size_multiple(stem='plain'):
