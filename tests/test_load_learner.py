@@ -58,3 +58,18 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(twin, tmp_path):
     header = next(i for i, l in enumerate(lines) if l.split()[:2] == ['epoch', 'train_loss'])
     assert [l.split()[0] for l in lines[header + 1:header + 4]] == ['0', '1', '2']
     assert any(l.startswith('lr_find') or 'budget' in l or 'training resnet18' in l for l in lines)
+
+def test_log_detail_learner_takes_the_loaders_normalisation_and_predict_rebuilds_it(items, tmp_path):
+    from maskfast.data.block import mask_dataloaders
+    from maskfast.data.splits import fold_indices
+    from maskfast.learn.learner import mask_learner
+    from maskfast.learn.runs import write_model
+    df, caches = items
+    tr, va = fold_indices(df, 0, 4)
+    mean, std = [0.41, 0.43, 0.47], [0.22, 0.21, 0.25]
+    learn = mask_learner(mask_dataloaders(df, caches, tr, va, bs=8, mean=mean, std=std), 'resnet18', precision='fp32', stem='s2d-fine-log')
+    d = learn.model[0].detail
+    assert torch.allclose(d.mean.flatten(), torch.tensor(mean)) and torch.allclose(d.std.flatten(), torch.tensor(std))
+    write_model(tmp_path, learn.model, {'arch': 'resnet18', 'head': 'multi', 'stem': 's2d-fine-log'})
+    model, _ = load_model(tmp_path, torch.device('cpu'))
+    assert torch.allclose(model[0].detail.std.flatten(), torch.tensor(std))   # from model.pth, not the buffers' defaults

@@ -1,6 +1,6 @@
 import numpy as np, pytest, torch
 from maskfast.learn.losses import make_loss, SoftF1Loss, parse_loss
-from maskfast.learn.models import (DetailMap, blur3, fine_detail, to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
+from maskfast.learn.models import (DetailMap, set_input_stats, blur3, fine_detail, to_probs18, build_model, check_arch, load_body_weights, WeightsError, body_module,
                                    size_multiple, model_stem)
 from maskfast.data.labels import encode
 
@@ -117,6 +117,25 @@ def test_fine_stem_keeps_a_line_at_full_contrast_wherever_it_falls():
     with torch.no_grad(): assert m.eval()(torch.randn(2, 3, 256, 128)).shape == (2, 8)
     from maskfast.learn.config import FitConfig, fit_input
     assert fit_input(FitConfig(stem='s2d-fine')) == ('s2d-fine', (384, 256))
+
+def test_log_detail_reads_a_line_by_its_relative_darkness_on_any_skin_and_exposure():
+    m = build_model('resnet18', 'multi', stem='s2d-fine-log')
+    assert model_stem(m) == 's2d-fine-log' and size_multiple('s2d-fine-log') == 128
+    mean, std = [0.5, 0.45, 0.4], [0.25, 0.2, 0.3]
+    assert set_input_stats(m, mean, std) and not set_input_stats(build_model('resnet18', 'multi', stem='s2d-fine'), mean, std)
+    assert torch.equal(m.state_dict()['0.detail.std'].flatten(), torch.tensor(std))   # saved with the weights: predict rebuilds it
+    d, plain = m[0].detail.eval(), DetailMap().eval()
+    m_, s_ = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    dips, plain_dips = [], []
+    for skin, exposure in ((0.8, 1.0), (0.3, 1.0), (0.8, 0.6)):   # light skin, dark skin, a darker photo of the light one
+        raw = torch.full((1, 3, 16, 16), skin * exposure); raw[:, :, 8, 3:13] *= 1 - 0.35 * 0.5   # a line 17.5% darker
+        with torch.no_grad(): dips.append(d((raw - m_) / s_)[0, 0, 8, 5:11]); plain_dips.append(plain((raw - m_) / s_)[0, 0, 8, 5:11])
+        assert dips[-1].max() < -0.09   # half of log(0.825): the 3x3 blur keeps the other half
+    assert all(torch.allclose(dips[0], x, atol=1e-5) for x in dips[1:])          # the same reading, whatever skin and exposure
+    assert plain_dips[1].max() > plain_dips[0].min() / 2                            # where the difference detail halves or worse
+    assert fine_detail(torch.randn(1, 3, 32, 32), d).shape == (1, 5, 16, 16)
+    from maskfast.learn.config import FitConfig, fit_input
+    assert fit_input(FitConfig(stem='s2d-fine-log')) == ('s2d-fine-log', (384, 256))
 
 def test_safetensors_weights(tmp_path):
     import timm

@@ -119,10 +119,11 @@ class FitConfig(Config):
                        "of 64; with --pretrained the first conv starts untrained); 's2d-detail': s2d fed the image's grey detail "
                        "(itself minus a 3x3 blur, batch-normalised) beside it, so 1-px lines reach the body at full strength; 's2d-fine': "
                        "twice s2d-detail's side (default 384 256, multiples of 128) at ~1.3x its step time: each 2x2 block's "
-                       "mean colour and its detail's darkest and brightest value, so a line's darkness survives the halving; "
+                       "mean colour and its detail's darkest and brightest value, so a line's darkness survives the halving; 's2d-fine-log': "
+                       "s2d-fine from the detail of the log brightness (a line's darkness relative to the skin around it); "
                        "'plain': the architecture's own; 'auto' (default): s2d-fine at 384x256 from scratch with no --size "
                        "given, else plain", 'model',
-                       choices=('auto', 'plain', 's2d', 's2d-detail', 's2d-fine'))
+                       choices=('auto', 'plain', 's2d', 's2d-detail', 's2d-fine', 's2d-fine-log'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
@@ -223,7 +224,7 @@ def parse_cli(parser, argv=None):
     ns = vars(parser.parse_args(argv))
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
 
-DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128), 's2d-fine': (384, 256)}   # the input when --size is not given, by stem
+DEFAULT_SIZE = {'plain': (128, 96), 's2d': (192, 128), 's2d-detail': (192, 128), 's2d-fine': (384, 256), 's2d-fine-log': (384, 256)}   # the input when --size is not given, by stem
 AUTO_STEM = 's2d-fine'   # what --stem auto trains from scratch with no --size (README: "Fine detail from twice the side")
 
 def fit_input(cfg):

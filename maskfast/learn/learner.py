@@ -11,7 +11,7 @@ from .callbacks import CPUAutocast, ChannelsLastMemory, EarlyStop, EpochLines, p
 from .checkpoints import BestModelSaver, EpochCheckpoint
 from .losses import make_loss
 from .metrics import mask_metrics, monitor_metric
-from .models import build_model, load_body_weights
+from .models import build_model, load_body_weights, set_input_stats
 from .pretrained import pretrained_state_dict
 from .distrib import is_main, rank
 from ..data.progress import interactive
@@ -29,6 +29,8 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     `ema` > 0: validate and keep an exponential moving average of the weights over about that many epochs; `stem` 's2d':
     the space-to-depth stem, 's2d-detail' with the detail channel, 's2d-fine' at twice the side (`build_model`)."""
     model = build_model(arch, head, task, age_head, stem)
+    norm = _input_norm(dls)
+    if norm is not None: set_input_stats(model, *norm)
     monitor = monitor or monitor_metric(task)
     if weights: print(f'loaded {load_body_weights(model, weights, arch)} backbone tensors from {weights}')
     elif pretrained: print(f'loaded {load_body_weights(model, pretrained_state_dict(arch), arch)} pretrained backbone tensors')
@@ -58,6 +60,13 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     elif not interactive(): learn.remove_cbs(learn.progress); learn.progress = None; learn.add_cb(EpochLines())   # CI, nohup, > log
     if wandb: _add_wandb(learn, run_dir)
     return learn
+
+def _input_norm(dls):
+    "(mean, std) of the `NormalizeU8` among the loaders' batch transforms, or None."
+    from ..data.loader import NormalizeU8
+    for t in getattr(getattr(dls, 'after_batch', None), 'fs', []):
+        if isinstance(t, NormalizeU8): return t.mean, t.std
+    return None
 
 def _silent(*args, **kwargs): pass
 

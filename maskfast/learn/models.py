@@ -1,6 +1,6 @@
 """Model bodies (timm names and torchvision resnets), single / multi heads, backbone weights from a state dict."""
 __all__ = ['HEAD_OUT', 'TASKS', 'BODY_STEMS', 'TV_ARCHS', 'WeightsError', 'check_arch', 'build_model', 'load_body_weights', 'to_probs18',
-           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'DetailMap', 'blur3', 'fine_detail', 'size_multiple', 'model_stem']
+           'output_probs', 'task_target', 'body_module', 'head_outputs', 'SpaceToDepthBody', 'DetailMap', 'blur3', 'fine_detail', 'size_multiple', 'model_stem', 'set_input_stats']
 
 import difflib
 from pathlib import Path
@@ -10,18 +10,26 @@ from .pretrained import WeightsError, TV_ARCHS
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
 TASKS = {'mask': 3, 'gender': 2, 'age': 3}   # a single-task model's outputs (--task)
-BODY_STEMS = ('plain', 's2d', 's2d-detail', 's2d-fine')   # s2d: each 2x2 pixel block into channels before the body (TResNet's stem)
-STEM_IN = {'plain': 3, 's2d': 12, 's2d-detail': 16, 's2d-fine': 20}   # channels the body's first conv takes
+BODY_STEMS = ('plain', 's2d', 's2d-detail', 's2d-fine', 's2d-fine-log')   # s2d: each 2x2 pixel block into channels before the body (TResNet's stem)
+STEM_IN = {'plain': 3, 's2d': 12, 's2d-detail': 16, 's2d-fine': 20, 's2d-fine-log': 20}   # channels the body's first conv takes
 
 class DetailMap(torch.nn.Module):
     """The grey detail of an image (itself minus its 3x3 Gaussian blur), batch-normalised: 1-px lines at full strength.
     The normalisation has no learnable scale or shift (the body's first conv learns them): a learnable one needs the
-    gradient of that conv's input, a backward pass the other stems skip (~12% of a training step at 192x128)."""
-    def __init__(self):
-        super().__init__(); self.bn = torch.nn.BatchNorm2d(1, affine=False)
+    gradient of that conv's input, a backward pass the other stems skip (~12% of a training step at 192x128).
+    `log`: the detail of the log brightness (the input un-normalised with the `mean` / `std` buffers that
+    `set_input_stats` fills), so a line's relative darkness reads the same on light and dark skin and in any exposure."""
+    log = False   # the class default: a body pickled before the log detail existed has no such attribute
+    def __init__(self, log=False):
+        super().__init__(); self.bn, self.log = torch.nn.BatchNorm2d(1, affine=False), log
+        if log:
+            self.register_buffer('mean', torch.zeros(1, 3, 1, 1)); self.register_buffer('std', torch.ones(1, 3, 1, 1))
     def forward(self, x):
-        g = x.mean(1, keepdim=True)
+        if self.log: g = torch.log((x * self.std + self.mean).mean(1, keepdim=True).clamp_min(LOG_FLOOR))
+        else: g = x.mean(1, keepdim=True)
         return self.bn(g - blur3(g))
+
+LOG_FLOOR = 4 / 255   # the darkest grey the log detail tells apart (sensor noise below it would dominate the log)
 
 def blur3(g):
     """The 3x3 Gaussian blur ([1 2 1] x [1 2 1] / 16, edges replicated) of (N, 1, H, W) `g`, as two passes of shifted
@@ -41,8 +49,9 @@ class SpaceToDepthBody(torch.nn.Module):
     """A body fed 2x2 pixel blocks as channels (12 in, 16 with the detail map): twice the side at about the plain cost.
     `fine`: the input is twice that side again and first reduced by `fine_detail` (20 channels in)."""
     fine = False   # the class default: a body pickled before s2d-fine existed (`learn.export()`) has no such attribute
-    def __init__(self, body, detail=False, fine=False):
-        super().__init__(); self.body, self.detail, self.fine = body, DetailMap() if detail or fine else None, fine
+    def __init__(self, body, detail=False, fine=False, log=False):
+        super().__init__(); self.body, self.fine = body, fine
+        self.detail = DetailMap(log) if detail or fine else None
     def forward(self, x):
         if self.fine: x = fine_detail(x, self.detail)
         elif self.detail is not None: x = torch.cat([x, self.detail(x)], 1)
@@ -52,12 +61,21 @@ def model_stem(model):
     "The stem a built model has: 's2d' / 's2d-detail' / 's2d-fine' when its body is fed space-to-depth blocks, else 'plain'."
     b = model[0]
     if not isinstance(b, SpaceToDepthBody): return 'plain'
-    if b.fine: return 's2d-fine'
+    if b.fine: return 's2d-fine-log' if getattr(b.detail, 'log', False) else 's2d-fine'
     return 's2d' if b.detail is None else 's2d-detail'
 
 def size_multiple(stem='plain'):
     "What input sides must divide by: the body's stride, times 2 under a space-to-depth stem, times 4 under s2d-fine."
-    return 128 if stem == 's2d-fine' else 64 if stem.startswith('s2d') else 32
+    return 128 if stem.startswith('s2d-fine') else 64 if stem.startswith('s2d') else 32
+
+def set_input_stats(model, mean, std):
+    """Tell a log-detail stem (`--stem s2d-fine-log`) the input's normalisation (per-channel `mean` / `std` on the 0-1
+    scale), which it undoes before the log; other models are left as they are. Returns whether the model took them."""
+    d = getattr(model[0], 'detail', None)
+    if not getattr(d, 'log', False): return False
+    d.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+    d.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+    return True
 
 def check_arch(arch):
     "Raise a ValueError listing close matches when `arch` is neither a timm name nor a torchvision resnet (`tv_resnet34`)."
@@ -86,7 +104,8 @@ def build_model(arch, head='single', task='all', age_head='class', stem='plain')
     `age_head` 'class', 'ordinal', 'regression' or 'hybrid' (multi head or the age task); `stem` 's2d' turns each 2x2
     block of input pixels into channels before the body (whose first conv then takes 12 channels); 's2d-detail' adds the
     image's grey detail map (`DetailMap`) as a 4th channel before the blocks (16 channels); 's2d-fine' takes an input of
-    twice that side and reduces it by `fine_detail` first (20 channels)."""
+    twice that side and reduces it by `fine_detail` first (20 channels); 's2d-fine-log' the same from the detail of the
+    log brightness (`DetailMap(log=True)`; `set_input_stats` gives it the input's normalisation)."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
     if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
@@ -98,7 +117,8 @@ def build_model(arch, head='single', task='all', age_head='class', stem='plain')
         import torchvision.models as tvm
         model = create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False, n_in=n_in)
     else: model = create_timm_model(arch, n, pretrained=False, n_in=n_in)[0]
-    if stem != 'plain': model[0] = SpaceToDepthBody(model[0], detail=stem == 's2d-detail', fine=stem == 's2d-fine')
+    if stem != 'plain': model[0] = SpaceToDepthBody(model[0], detail=stem == 's2d-detail', fine=stem.startswith('s2d-fine'),
+                                                    log=stem == 's2d-fine-log')
     return model
 
 def _read_state_dict(path):
