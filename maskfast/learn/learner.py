@@ -27,7 +27,8 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     and early stopping on `monitor` (`patience` > 0; default: the 18-class macro F1, or the task's for a `task` model).
     `select_best=False` keeps the last epoch (a refit whose validation people are in training has nothing to select on).
     `ema` > 0: validate and keep an exponential moving average of the weights over about that many epochs; `stem` 's2d':
-    the space-to-depth stem, 's2d-detail' with the detail channel, 's2d-fine' at twice the side (`build_model`)."""
+    the space-to-depth stem, 's2d-detail' with the detail channel, 's2d-fine' at twice the side, 's2d-fine-log' that from
+    the log brightness's detail, told the loaders' normalisation (`build_model`)."""
     model = build_model(arch, head, task, age_head, stem)
     norm = _input_norm(dls)
     if norm is not None: set_input_stats(model, *norm)
