@@ -1,4 +1,4 @@
-import shutil, subprocess, sys, numpy as np, pandas as pd, pytest, torch
+import json, shutil, subprocess, sys, numpy as np, pandas as pd, pytest, torch
 from maskfast.infer.submission import predict_eval, predict_images, score_submission, check_submission, SubmissionError
 from maskfast.infer.predict import soft_vote, hard_vote
 from maskfast.infer.persons import person_consistency, group_people, thumb_features
@@ -166,22 +166,41 @@ def test_headroom_hand_cases():
 def test_headroom_of_a_run(twin, trained, tmp_path):
     from maskfast.experiments.headroom import run_headroom
     from maskfast.experiments.cue_reading import READABLE
-    r = run_headroom(trained['run_dir'], str(twin), tta=0, ideal_people=2000)
+    from maskfast.infer.persons import person_consistency
+    r = run_headroom(trained['run_dir'], str(twin), tta=0, ideal_people=2000, save=tmp_path / 'kept')
     assert list(r['cues'].index) == READABLE and r['cues']['gender_model'].notna().any()    # what it reads (eval/cues.csv)
     assert 'cues' not in run_headroom(trained['run_dir'], str(twin), tta=0, cues=False)
-    _, probs = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, consistency=False)   # headroom scores per photo
+    # score what the pass saved: two passes under CPU bf16 autocast differ by up to ~1e-3, enough to flip a near tie
+    npz, kept = np.load(tmp_path / 'kept' / 'eval_probs.npz'), json.loads((tmp_path / 'kept' / 'headroom.json').read_text())
     sol = pd.read_csv(twin / 'eval' / 'solution.csv')
-    from sklearn.metrics import f1_score
     m = pd.read_csv(twin / 'eval' / 'info.csv')[['ImageID']].merge(sol, on='ImageID')
+    probs, groups = npz['probs'].astype(np.float64), npz['groups']
+    assert list(npz['image_id']) == list(m.ImageID) and len(groups) == len(m)
+    _, fresh = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, consistency=False)   # headroom scores per photo
+    assert np.allclose(probs, fresh, atol=2e-2)   # a pass of its own: bf16 differs pass to pass (test above)
+    from sklearn.metrics import f1_score
     assert r['argmax'] == pytest.approx(f1_score(m.ans, probs.argmax(1), average='macro', labels=range(18), zero_division=0))
     assert all(0 <= v <= 1 for v in [*r.values()][:4]) and set(r['gender_by_mask']) == {0, 1, 2}
+    for k, p in (('photo', probs), ('voted', person_consistency(probs, groups))):   # the numbers `maskfast.score` gives
+        want = score_submission(pd.DataFrame({'ImageID': m.ImageID, 'ans': p.argmax(1)}), sol)
+        assert r['scores'][k] == pytest.approx({'f1': want['All']['f1'], **want['tasks']})
+    assert r['scores']['voted'] != r['scores']['photo'] and -1 <= r['grouping_ari'] <= 1
+    _, _, _, pred_groups = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, return_cache=True)
+    assert (pred_groups == groups).all()   # the same groups predict votes over by default
+    assert all(kept['scores'][k] == pytest.approx(r['scores'][k]) for k in ('photo', 'voted')) and kept['argmax'] == pytest.approx(r['argmax'])
+    assert kept['cues']['age_ideal']['wrinkles'] == pytest.approx(r['cues'].loc['wrinkles', 'age_ideal'])
     root = tmp_path / 'nokey'; shutil.copytree(twin / 'eval', root / 'eval')
     sol.drop(columns='person').to_csv(root / 'eval' / 'solution.csv', index=False)
     with pytest.raises(ValueError, match='person'): run_headroom(trained['run_dir'], str(root))
     (root / 'eval' / 'solution.csv').unlink()
     with pytest.raises(FileNotFoundError, match='solution.csv not found'): run_headroom(trained['run_dir'], str(root))
-    out = subprocess.run([sys.executable, '-m', 'maskfast.headroom', trained['run_dir'], '--data', str(twin), '--tta', '0',
-                          '--ideal-people', '2000'], capture_output=True, text=True)
+    run = tmp_path / 'run'; shutil.copytree(trained['run_dir'], run)   # --save writes into the run folder
+    out = subprocess.run([sys.executable, '-m', 'maskfast.headroom', str(run), '--data', str(twin), '--tta', '0',
+                          '--ideal-people', '2000', '--save'], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert f"argmax decision             macro F1 {r['argmax']:.4f}" in out.stdout and "pooled macro F1" in out.stdout and "by mask state  worn" in out.stdout
-    assert 'what the model reads' in out.stdout and 'wrinkle_dark' in out.stdout
+    c = json.loads((run / 'headroom.json').read_text())   # its own pass, printed and kept
+    assert f"argmax decision             macro F1 {c['argmax']:.4f}" in out.stdout and "pooled macro F1" in out.stdout and "by mask state  worn" in out.stdout
+    assert 'what the model reads' in out.stdout and 'wrinkle_dark' in out.stdout and (run / 'eval_probs.npz').exists()
+    assert f"with predict's person vote macro F1 {c['scores']['voted']['f1']:.4f}" in out.stdout
+    assert f"each photo alone          macro F1 {c['scores']['photo']['f1']:.4f}" in out.stdout
+    assert f"adjusted Rand {c['grouping_ari']:.3f}" in out.stdout and f'wrote {run}/headroom.json' in out.stdout

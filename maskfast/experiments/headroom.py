@@ -1,14 +1,16 @@
 """Where a model's errors are: how much macro F1 a better decision rule or a perfect grouping of each person's photos
 could add to its eval probabilities, measured against an answer key that names each photo's person (the twin's
 `eval/solution.csv`). Both are oracles (they see the key), so they bound what post-processing could win: when both
-are small, the gap to the ceiling lies in what the model reads from each person, not in how its outputs are decided."""
-__all__ = ['weighted_decision', 'tune_class_weights', 'pool_persons', 'headroom', 'run_headroom']
+are small, the gap to the ceiling lies in what the model reads from each person, not in how its outputs are decided.
+`run_headroom` also scores the one predict pass it makes as `predict` would (each photo alone, and with the person
+vote that `predict` applies by default), so one call measures a run completely and can keep what it measured."""
+__all__ = ['weighted_decision', 'tune_class_weights', 'pool_persons', 'headroom', 'eval_scores', 'run_headroom']
 
 import numpy as np
 from functools import partial
 from ..data.ceiling import coordinate_weights
 from ..data.labels import decode
-from ..learn.metrics import macro_f1
+from ..learn.metrics import macro_f1, task_f1
 
 def _f18(y, pred):
     "18-class macro F1 over every class (a class absent from both counts as 0, as in the ceiling)."
@@ -52,13 +54,22 @@ def headroom(probs, y, persons, seed=0):
     return {'argmax': _f18(y, pred), 'tuned_weights': float(np.mean(tuned)), 'argmax_same_halves': float(np.mean(plain)),
             'pooled_persons': _f18(y, pool_persons(probs, persons).argmax(1)), 'gender_by_mask': by_mask}
 
-def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000):
+def eval_scores(y, probs):
+    "{'f1', 'mask', 'gender', 'age'}: the macro F1s `maskfast.score` gives (All) for the arg-max of `probs` against `y`."
+    pred = np.asarray(probs).argmax(1)
+    return {'f1': macro_f1(y, pred), **task_f1(y, pred)}
+
+def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000, save=None):
     """`headroom` of the eval predictions of `runs` (a run folder or k-fold parent, or a list; predicted as `predict`
-    does) against `data`'s `eval/solution.csv`, which must name each photo's person (the twin's does); with `cues`
-    and the twin's `eval/cues.csv`, also what the model reads (`cue_reading` with an ideal observer learned on
-    `ideal_people` simulated people, under 'cues')."""
+    does) against `data`'s `eval/solution.csv`, which must name each photo's person (the twin's does); under 'scores'
+    the same pass scored each photo alone ('photo') and with `predict`'s default person vote ('voted', over
+    appearance groups whose purity against the true persons is 'grouping_ari'); with `cues` and the twin's
+    `eval/cues.csv`, also what the model reads (`cue_reading` with an ideal observer learned on `ideal_people`
+    simulated people, under 'cues'). `save`: a folder that receives headroom.json (all of it) and eval_probs.npz
+    (ImageID, the per-photo probabilities, the photo groups), so a measurement outlives the session that made it."""
     import pandas as pd
     from pathlib import Path
+    from ..infer.persons import grouping_ari, person_consistency, photo_groups
     from ..infer.submission import predict_eval
     from ..learn.runs import find_runs, run_data
     runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
@@ -69,13 +80,27 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000)
     sol = pd.read_csv(key, dtype={'ImageID': str})
     if not {'ImageID', 'ans', 'person'} <= set(sol.columns):
         raise ValueError(f'{key} has columns {list(sol.columns)}: headroom needs ImageID, ans and person (who each photo shows)')
-    sub, probs = predict_eval(runs, data, out=None, tta=tta, progress=False, consistency=False)   # per-photo outputs
+    sub, probs, images, _ = predict_eval(runs, data, out=None, tta=tta, progress=False, consistency=False,   # per-photo outputs
+                                         return_cache=True)
     m = sub[['ImageID']].merge(sol, on='ImageID', how='left')
     if m['ans'].isna().any(): raise ValueError(f'{key} lacks {int(m["ans"].isna().sum())} eval image(s), e.g. '
                                                f'{list(m.loc[m["ans"].isna(), "ImageID"][:3])}')
-    y = m['ans'].astype(int).values
-    res = headroom(probs, y, m['person'].astype(str).values, seed)
+    y, persons = m['ans'].astype(int).values, m['person'].astype(str).values
+    res = headroom(probs, y, persons, seed)
+    groups = photo_groups(images)
+    res['scores'] = {'photo': eval_scores(y, probs), 'voted': eval_scores(y, person_consistency(probs, groups))}
+    res['grouping_ari'] = grouping_ari(groups, persons)
     if cues and (Path(data) / 'eval' / 'cues.csv').exists():
         from .cue_reading import cue_reading, read_cues
         res['cues'] = cue_reading(probs, y, read_cues(data, sub['ImageID']), ideal_people, seed)
+    if save: _save_headroom(Path(save), res, sub['ImageID'].values, probs, groups)
     return res
+
+def _save_headroom(folder, res, image_ids, probs, groups):
+    "Write `folder`/headroom.json (the cue table as {column: {cue: weight}}) and `folder`/eval_probs.npz."
+    import json
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {k: (v.to_dict() if k == 'cues' else v) for k, v in res.items()}
+    (folder / 'headroom.json').write_text(json.dumps(out, indent=1, default=float))
+    np.savez_compressed(folder / 'eval_probs.npz', image_id=np.asarray(image_ids, str), probs=np.asarray(probs, np.float32),
+                        groups=np.asarray(groups))
