@@ -80,9 +80,13 @@ def test_grouping_finds_people(twin):
     assert len(np.unique(g)) > df.folder.nunique() * 0.8
 
 def test_predict_without_cache_is_the_same(twin, trained):
-    _, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False)
-    _, p2 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, cache=False)
-    assert np.allclose(p1, p2, atol=5e-3)   # bf16 inference differs run to run by ~5e-4 even from the same cache
+    _, p1, im1, g1 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, return_cache=True)
+    _, p2, im2, g2 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, cache=False, return_cache=True)
+    rows = np.arange(len(im1))
+    assert np.array_equal(im1.read(rows), im2.read(rows)) and (g1 == g2).all()   # the same pixels, so the same groups
+    # CPU bf16 inference differs pass to pass even from the same pixels: ~5e-4 typically, but one bf16 step of a logit
+    # near 4 (0.03) moves a probability by up to ~1e-2 (a 5e-3 tolerance failed 1 run in 3 on stop 35's AMX Xeon)
+    assert np.allclose(p1, p2, atol=2e-2)
 
 class _NaNUnderAutocast(torch.nn.Module):
     "A model whose low-precision outputs are NaN (what a bf16 overflow or kernel glitch gives)."
