@@ -26,14 +26,16 @@ def cfg_n(t): return {'mask': 3, 'gender': 2, 'age': 3}[t]
 
 def test_predict_combines_one_run_per_task(twin, task_runs):
     runs = [r['run_dir'] for r in task_runs.values()]
-    sub, probs = predict_eval(runs, str(twin), None, tta=0, progress=False, consistency=False)
+    # fp32 on both sides: CPU bf16 passes differ (once a whole row, on stop 35's AMX Xeon in the full suite)
+    sub, probs = predict_eval(runs, str(twin), None, tta=0, progress=False, consistency=False, precision='fp32')
     assert probs.shape == (len(sub), 18) and np.allclose(probs.sum(1), 1, atol=1e-4)
     files = read_eval(twin)['file']
     per = {}
     for t, r in task_runs.items():
         model, cfg = load_model(r['run_dir'])
-        per[t] = predict_cache(model, cfg, build_cache(files, cfg['size'], cfg['crop'], name='eval', verbose=False, progress=False), tta=0)
-    assert np.allclose(probs, combine_tasks(per), atol=5e-3)       # p(m) p(g) p(a); bf16 inference noise
+        per[t] = predict_cache(model, cfg, build_cache(files, cfg['size'], cfg['crop'], name='eval', verbose=False, progress=False),
+                               tta=0, precision='fp32')
+    assert np.allclose(probs, combine_tasks(per), atol=1e-5)       # p(m) p(g) p(a)
     assert (sub.ans.values == probs.argmax(1)).all()
 
 def test_mixing_or_missing_tasks_is_refused(twin, trained, task_runs):

@@ -38,9 +38,11 @@ def run_tasks(runs):
                                  'train it with python -m maskfast.fit --task ' + missing[0])
     return tasks
 
-def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False, features=False, progress=False, cache=True):
+def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False, features=False, progress=False, cache=True,
+                   precision='auto'):
     """18-class probabilities of `files` from each run (images per run's size, cached unless `cache=False`), soft or
-    hard voted. Single-task runs are voted within their task, then combined as p(mask) p(gender) p(age)."""
+    hard voted. Single-task runs are voted within their task, then combined as p(mask) p(gender) p(age). `precision`:
+    'auto' (bf16 on CPUs that have it, fp16 on CUDA) or 'fp32' (the same numbers every pass; `predict_cache`)."""
     if vote not in ('soft', 'hard'): raise ValueError(f"--vote must be soft or hard, not {vote!r}")
     runs = find_runs(runs)
     tasks = run_tasks(runs)
@@ -49,7 +51,8 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
         model, cfg = load_model(run)
         key = (tuple(cfg['size']), run_crop(cfg), tuple(cfg.get('face_fallback') or ()))
         if key not in caches: caches[key] = open_images(files, cfg['size'], key[1], name, cache, fallback=cfg.get('face_fallback'))
-        p = predict_cache(model, cfg, caches[key], tta=tta, features=features and feats is None, progress=progress)
+        p = predict_cache(model, cfg, caches[key], tta=tta, features=features and feats is None, progress=progress,
+                          precision=precision)
         if isinstance(p, tuple): p, feats = p
         probs.append(p)
     w = [_run_weight(r) for r in runs] if weighted else [1.0] * len(runs)
@@ -57,17 +60,17 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=True,
-                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs'):
+                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs', precision='auto'):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
     plus the eval images' cache (at the first run's size) and the photo groups (None without `consistency`) with
     `return_cache`.
     `consistency` (on by default) groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
-    cosine similarity `min_sim`) and votes gender and age per group."""
+    cosine similarity `min_sim`) and votes gender and age per group. `precision` as `ensemble_probs`."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
     feats = consistency and group_by == 'features'
-    probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache)
+    probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache, precision)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
     groups = photo_groups(images, f[0] if f else None, min_sim) if consistency else None
     if consistency: probs = person_consistency(probs, groups)
