@@ -21,7 +21,7 @@ def test_submission_format_and_order(twin, trained, tmp_path):
 def test_ensemble_of_the_same_run_is_the_run(twin, trained):
     _, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False)
     _, p2 = predict_eval([trained['run_dir']] * 2, str(twin), None, tta=0, progress=False, weighted=True)
-    assert np.allclose(p1, p2, atol=5e-3)   # bf16 inference: ~3 significant digits
+    assert np.allclose(p1, p2, atol=2e-2)   # two bf16 passes: ~3 significant digits, a logit's bf16 step up to ~1e-2
 
 def test_vote_arithmetic():
     a = np.array([[0.6, 0.4, 0.0], [0.2, 0.3, 0.5]]); b = np.array([[0.0, 0.9, 0.1], [0.1, 0.1, 0.8]])

@@ -108,7 +108,9 @@ def test_serve_json_and_bad_input(twin, trained, served, tmp_path):
     assert abs(sum(j['probs']) - 1) < 1e-3 and j['class'] == int(np.argmax(j['probs']))
     from maskfast.infer.submission import ensemble_probs                      # the run's own preprocessing, as predict's
     ref = ensemble_probs([trained['run_dir']], [photo], 'images', 0, 'soft', cache=False)[0][0]
-    assert np.allclose(j['probs'], ref / ref.sum(), atol=1e-4)   # the same pixels as predict's (JPEG draft decode), so equal
+    # the same pixels as predict's (JPEG draft decode); two CPU bf16 passes differ by up to ~1e-3 on an AMX Xeon
+    # (stop 35's clean-clone CI: 8e-4 against atol 1e-4) and a bf16 step of a logit moves a probability up to ~1e-2
+    assert np.allclose(j['probs'], ref / ref.sum(), atol=2e-2)
     bad = {'garbage': dict(files={'file': ('x.jpg', b'not an image at all', 'image/jpeg')}),
            'truncated': dict(files={'file': ('t.jpg', photo.read_bytes()[:2000], 'image/jpeg')}),
            'empty body': dict(), 'wrong field': dict(files={'photo': ('x.jpg', photo.read_bytes(), 'image/jpeg')}),
