@@ -19,9 +19,9 @@ def test_submission_format_and_order(twin, trained, tmp_path):
     assert set(res) == {'Public', 'Private', 'All', 'tasks'} and res['All']['n'] == len(info)
 
 def test_ensemble_of_the_same_run_is_the_run(twin, trained):
-    _, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False)
-    _, p2 = predict_eval([trained['run_dir']] * 2, str(twin), None, tta=0, progress=False, weighted=True)
-    assert np.allclose(p1, p2, atol=2e-2)   # two bf16 passes: ~3 significant digits, a logit's bf16 step up to ~1e-2
+    _, p1 = predict_eval([trained['run_dir']], str(twin), None, tta=0, progress=False, precision='fp32')
+    _, p2 = predict_eval([trained['run_dir']] * 2, str(twin), None, tta=0, progress=False, weighted=True, precision='fp32')
+    assert np.allclose(p1, p2, atol=1e-5)   # fp32: CPU bf16 passes differ pass to pass (up to ~1e-2 on an AMX Xeon)
 
 def test_vote_arithmetic():
     a = np.array([[0.6, 0.4, 0.0], [0.2, 0.3, 0.5]]); b = np.array([[0.0, 0.9, 0.1], [0.1, 0.1, 0.8]])
@@ -80,13 +80,14 @@ def test_grouping_finds_people(twin):
     assert len(np.unique(g)) > df.folder.nunique() * 0.8
 
 def test_predict_without_cache_is_the_same(twin, trained):
-    _, p1, im1, g1 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, return_cache=True)
-    _, p2, im2, g2 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, cache=False, return_cache=True)
+    _, p1, im1, g1 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, return_cache=True, precision='fp32')
+    _, p2, im2, g2 = predict_eval([trained['run_dir']], str(twin), None, tta=1, progress=False, cache=False, return_cache=True,
+                                  precision='fp32')
     rows = np.arange(len(im1))
     assert np.array_equal(im1.read(rows), im2.read(rows)) and (g1 == g2).all()   # the same pixels, so the same groups
-    # CPU bf16 inference differs pass to pass even from the same pixels: ~5e-4 typically, but one bf16 step of a logit
-    # near 4 (0.03) moves a probability by up to ~1e-2 (a 5e-3 tolerance failed 1 run in 3 on stop 35's AMX Xeon)
-    assert np.allclose(p1, p2, atol=2e-2)
+    # fp32: CPU bf16 passes differ pass to pass even from the same pixels (a 5e-3 tolerance failed 1 run in 3 on stop
+    # 35's AMX Xeon: one bf16 step of a logit near 4 moves a probability by up to ~1e-2)
+    assert np.allclose(p1, p2, atol=1e-5)
 
 class _NaNUnderAutocast(torch.nn.Module):
     "A model whose low-precision outputs are NaN (what a bf16 overflow or kernel glitch gives)."
