@@ -109,65 +109,92 @@ class Clock:
             def after_epoch(self): clock.t += seconds[self.epoch] if seconds else 10
         return Tick()
 
+def guarded(budget_s, **kw):
+    "[EpochFraction, BudgetGuard] for a fit under `budget_s` fake seconds (the guard sizes the fit through the fraction)."
+    from maskfast.learn.budget import BudgetGuard, EpochFraction
+    fraction = EpochFraction(0)
+    return [fraction, BudgetGuard(budget_s=budget_s, t0=0., quiet=True, fraction=fraction, **kw)]
+
+def test_epoch_fraction_runs_the_one_cycle_schedule_over_a_fractional_length():
+    from fastai.test_utils import synth_learner, synth_dbunch
+    from fastai.callback.schedule import combined_cos
+    from maskfast.learn.budget import EpochFraction, BudgetGuard, last_epoch
+    assert [last_epoch(t) for t in (9.4, 9.0, 1.0, 0.5, 2.000001)] == [9, 8, 0, 0, 2]
+    learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
+    learn.fit_one_cycle(3, 1e-2, cbs=EpochFraction(2.5))                  # the loop's 3rd epoch trains 1 of its 2 batches
+    sched = combined_cos(0.25, 1e-2 / 25, 1e-2, 1e-2 / 1e5)
+    assert len(learn.recorder.values) == 3 and np.allclose(learn.recorder.lrs, [sched(p) for p in (0, .2, .4, .6, .8)])
+    learn.fit_one_cycle(3, 1e-2, cbs=EpochFraction(3))                    # whole: fastai's own schedule
+    ref = learn.recorder.lrs; learn.fit_one_cycle(3, 1e-2); assert np.allclose(ref, learn.recorder.lrs) and len(ref) == 6
+    with pytest.raises(ValueError, match='EpochFraction'): learn.fit_one_cycle(2, 1e-2, cbs=BudgetGuard(budget_s=10, t0=0.))
+
 def test_budget_guard_shortens_the_one_cycle_schedule():
     from fastai.test_utils import synth_learner, synth_dbunch
-    from maskfast.learn.budget import BudgetGuard
+    from maskfast.learn.budget import EpochFraction
     clock = Clock(); Tick = clock.tick
     learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
-    guard = BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True)
-    learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), guard])   # 8 epochs planned, 4 fit in 45s
+    fraction, guard = guarded(45, clock=clock)
+    learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), fraction, guard])   # 8 epochs planned, 4.5 fit in 45s at 10s an epoch
     lrs = np.array(learn.recorder.lrs)
-    assert len(learn.recorder.values) == 4 and guard.epochs == 4
-    learn.fit_one_cycle(4, 1e-2)                              # a 4-epoch schedule from the start, for reference
+    assert len(learn.recorder.values) == 5 and guard.epochs == 4.5 and len(lrs) == 9   # the 5th epoch trains half its batches
+    learn.fit_one_cycle(5, 1e-2, cbs=EpochFraction(4.5))        # a 4.5-epoch schedule from the start, for reference
     ref = np.array(learn.recorder.lrs)
-    assert np.allclose(lrs[-2:], ref[-2:]) and lrs[-1] < lrs.max() / 10   # the shortened schedule ends as 4 epochs' does
+    assert np.allclose(lrs[2:], ref[2:]) and not np.allclose(lrs[:2], ref[:2]) and lrs[-1] < lrs.max() / 10   # ends as 4.5 epochs' does
     clock.t = 0.
-    learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), BudgetGuard(budget_s=5, t0=0., clock=clock, quiet=True)])
-    assert len(learn.recorder.values) == 2                    # over budget already: never fewer than 2, the last not cut
-    clock.t = 0.; fits = BudgetGuard(budget_s=1000, t0=0., clock=clock)
-    learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), fits])
-    assert len(learn.recorder.values) == 3 and fits.epochs == 3   # within budget: untouched
-    with learn.added_cbs(BudgetGuard(budget_s=0, t0=0., clock=clock)):
+    learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), *guarded(5, clock=clock)])
+    assert len(learn.recorder.values) == 2 and len(learn.recorder.lrs) == 3   # over budget already: half an epoch more, not less
+    clock.t = 0.; fraction, fits = guarded(1000, clock=clock)
+    learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), fraction, fits])
+    assert len(learn.recorder.values) == 3 and fits.epochs == 3   # within budget: the loop's length, no more
+    with learn.added_cbs(guarded(0, clock=clock)):
         learn.lr_find(end_lr=1e-2, num_it=6, stop_div=False, show_plot=False)
     assert len(learn.recorder.lrs) == 6                       # lr_find's 3 epochs of 2 batches: not cut
 
-def test_budget_guard_lengthens_a_plan_only_in_the_warm_up():
+def test_budget_guard_lengthens_a_plan_and_undoes_a_cut_by_the_later_pace():
     from fastai.test_utils import synth_learner, synth_dbunch
-    from maskfast.learn.budget import BudgetGuard, epochs_with_room
+    from maskfast.learn.budget import epochs_with_room
     learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
     assert epochs_with_room(4) == 7 and epochs_with_room(12) == 18
     learn.fit_one_cycle(4, 1e-2); four = np.array(learn.recorder.lrs)
     learn.fit_one_cycle(6, 1e-2); six = np.array(learn.recorder.lrs)
     clock, changes = Clock(), []
-    guard = BudgetGuard(budget_s=95, t0=0., clock=clock, quiet=True, plan=4, tail_s=5, on_cut=changes.append)
-    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 4 planned; after the first 10s epoch 8 more fit in 95-5s
+    fraction, guard = guarded(95, clock=clock, plan=4, tail_s=5, on_cut=changes.append)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), fraction, guard])   # 4 planned; after the first 10s epoch 8 more fit in 95-5s
     lrs = np.array(learn.recorder.lrs)
-    assert len(learn.recorder.values) == 6 and guard.epochs == 6 and changes == [6]   # up to the loop's 6, not 8
+    assert len(learn.recorder.values) == 6 and guard.epochs == 6 and changes == [6]   # up to the loop's 6, not 9
     assert np.allclose(lrs[:2], four[:2]) and np.allclose(lrs[-2:], six[-2:])   # began as 4 epochs, ended annealed as 6
     clock.t = 0.
-    guard = BudgetGuard(budget_s=95, t0=0., clock=clock, quiet=True, plan=4, tail_s=50)
-    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 35s left after the first epoch: the 3 planned still fit
-    assert len(learn.recorder.values) == 4 and guard.epochs == 4 and np.allclose(learn.recorder.lrs, four)   # the plan's own schedule
+    fraction, guard = guarded(95, clock=clock, plan=4, tail_s=50)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), fraction, guard])   # 35s left after the first epoch: 3.5 more
+    assert len(learn.recorder.values) == 5 and guard.epochs == 4.5 and np.allclose(learn.recorder.lrs[:2], four[:2])
     clock.t = 0.
-    guard = BudgetGuard(budget_s=50, t0=0., clock=clock, quiet=True, plan=4)
-    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), guard])   # 40s left: a 5th epoch fits at 10s, not at 10% slower ones
-    assert len(learn.recorder.values) == 4 and guard.epochs == 4
+    fraction, guard = guarded(100, clock=clock, plan=4)
+    changes = []; guard.on_cut = changes.append
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick([25, 25, 5, 5, 5, 5]), fraction, guard])
+    # two slow first epochs (the process's warm-up) keep the plan; the later pace lengthens it to the loop
+    assert changes == [5.45, 6] and len(learn.recorder.values) == 6 and guard.epochs == 6
     clock.t = 0.
-    guard = BudgetGuard(budget_s=100, t0=0., clock=clock, quiet=True, plan=4)
-    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick([25, 25, 5, 5, 5, 5]), guard])
-    assert len(learn.recorder.values) == 4 and guard.epochs == 4   # faster only after the warm-up: not lengthened
+    fraction, guard = guarded(100, clock=clock, plan=6)
+    changes = []; guard.on_cut = changes.append
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick([30, 30, 10, 10, 10, 10]), fraction, guard])
+    assert changes[0] < 4 and guard.epochs > changes[0] + 1   # cut on the slow first epochs, undone by the later ones
     clock.t = 0.
-    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True, plan=8)])
-    assert len(learn.recorder.values) == 4                    # a plan beyond the loop: the loop's length, cut as ever
+    fraction, guard = guarded(45, clock=clock, plan=8)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick(), fraction, guard])
+    assert len(learn.recorder.values) == 5 and guard.epochs == 4.5   # a plan beyond the loop: the loop's length, cut as ever
 
 def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkeypatch, capsys):
     import maskfast.learn.budget as budget
     monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (5, 0.01))   # lr_find's estimate far too optimistic
     fit_run(data=str(twin), out=str(tmp_path / 'g'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=1)
     out = capsys.readouterr().out
-    assert 'for 5 epochs' in out and '2 epochs instead of 5' in out and 'plain stem at 64x32' in out
-    assert len(pd.read_csv(tmp_path / 'g' / 'history.csv')) == 2
-    assert yaml.safe_load((tmp_path / 'g' / 'args.yaml').read_text())['run']['epochs'] == 2
+    assert 'for 5 epochs' in out and '1.5 epochs instead of 5' in out and 'plain stem at 64x32' in out
+    assert len(pd.read_csv(tmp_path / 'g' / 'history.csv')) == 2   # the second epoch half-trained
+    assert yaml.safe_load((tmp_path / 'g' / 'args.yaml').read_text())['run']['epochs'] == 1.5
+    assert json.loads((tmp_path / 'g' / 'result.json').read_text())['epochs'] == 1.5
+    fit_run(data=str(twin), out=str(tmp_path / 'f'), **{**TINY, 'epochs': 1.5})   # what --full and --resume replay
+    hist = pd.read_csv(tmp_path / 'f' / 'history.csv')
+    assert len(hist) == 2 and hist.train_loss.notna().all() and yaml.safe_load((tmp_path / 'f' / 'args.yaml').read_text())['run']['epochs'] == 1.5
     monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (4, 100.))   # far too pessimistic: the guard lengthens
     fit_run(data=str(twin), out=str(tmp_path / 'l'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=600)
     out = capsys.readouterr().out
@@ -189,9 +216,10 @@ def test_validate_last_scores_only_the_last_epoch():
     vals = np.array(learn.recorder.values, float)
     assert count.n == 3 and vals.shape == (3, 2)                # one validation pass; each row still has every column
     assert np.isnan(vals[:2, 1]).all() and np.isfinite(vals[2]).all() and np.isfinite(vals[:, 0]).all()
-    learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), BudgetGuard(budget_s=45, t0=0., clock=clock, quiet=True), ValidateLast(), count])
-    vals = np.array(learn.recorder.values, float)               # cut to 4 epochs: the 4th, now the last, is validated
-    assert count.n == 3 and len(vals) == 4 and np.isnan(vals[:3, 1]).all() and np.isfinite(vals[3, 1])
+    learn.fit_one_cycle(8, 1e-2, cbs=[Tick(), *guarded(45, clock=clock), ValidateLast(), count])
+    vals = np.array(learn.recorder.values, float)               # cut to 4.5 epochs: the 5th, now the last, is validated
+    assert count.n == 3 and len(vals) == 5 and np.isnan(vals[:4, 1]).all() and np.isfinite(vals[4, 1])
+    assert np.isfinite(vals[:, 0]).all()                        # the half-trained last epoch keeps its training loss
     with learn.added_cbs([ValidateLast(), count]):
         preds, _ = learn.get_preds()
         assert len(preds) == 6 and count.n == 3                 # get_preds (a fresh count) is not skipped

@@ -1,13 +1,14 @@
 """The time budget: lr_find picks the learning rate and measures the step time that sizes the epochs to the budget;
-BudgetGuard re-sizes the fit from the epochs' own time as they run: shorter when slower than planned, longer (early on)
-when faster."""
+BudgetGuard re-sizes the fit from the epochs' own time as they run, in epochs and a fraction (EpochFraction): shorter
+when slower than planned, longer when faster, so the fit ends at the budget rather than at the last whole epoch."""
 __all__ = ['check_size', 'valid_seconds', 'plan_epochs', 'epochs_with_room', 'progressive_epochs', 'warm_step_seconds',
-           'valley_lr', 'plan_lr_and_epochs', 'BudgetGuard']
+           'valley_lr', 'plan_lr_and_epochs', 'EpochFraction', 'last_epoch', 'BudgetGuard']
 
 import time
 import numpy as np, torch
 from fastcore.basics import store_attr
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback, CancelFitException, CancelTrainException
+from fastai.callback.schedule import ParamScheduler
 from .callbacks import BatchTimer, LowPrecisionDiverged, ProgressiveResize, EarlyStop, skipped
 from .distrib import is_main, world_size, broadcast_object
 
@@ -99,49 +100,73 @@ def _small_step_seconds(learn, lr, size, n_it=16):
         learn.lr_find(start_lr=lr / 100, end_lr=lr / 100, num_it=n_it, stop_div=False, show_plot=False, suggest_funcs=())
     return warm_step_seconds(timer)
 
+class EpochFraction(Callback):
+    """Run a one-cycle fit over a fractional number of epochs, `total` (9.4 say): the schedule's position is
+    `(epoch + iter / n_iter) / total` instead of fastai's whole-epoch count, the loop ends after `ceil(total)` epochs, and
+    the last of them stops training after its share of the batches (0.4 of them), then validates and checkpoints as
+    usual. A `BudgetGuard` moves `total` as the epochs' time comes in; `--resume` and `--full` replay a recorded one.
+    Skips lr_find."""
+    order, run_valid = ParamScheduler.order - 1, False   # sets the position that the scheduler then reads
+    def __init__(self, total): store_attr()
+    def before_fit(self): self.active = not hasattr(self.learn, 'lr_finder')
+    def before_epoch(self):
+        if self.active: self.learn.n_epoch = max(self.epoch + 1, last_epoch(self.total) + 1)
+    def before_batch(self):
+        if not self.active or skipped(self.learn): return
+        if self.epoch >= last_epoch(self.total) and self.iter >= max(1, round((self.total - self.epoch) * self.n_iter)):
+            self.ended = True; raise CancelTrainException()   # the last epoch's share is trained: on to its validation
+        self.learn.pct_train = min((self.epoch + self.iter / self.n_iter) / self.total, 1.)
+    def after_cancel_train(self):
+        "The Recorder (order 50, before this) drops a cancelled epoch's training loss; a fraction's end keeps it."
+        if getattr(self, 'ended', False) and hasattr(self.learn, 'recorder'): self.recorder.cancel_train = False
+        self.ended = False
+
+def last_epoch(total):
+    "The index of the last (possibly partial) epoch of a fit `total` epochs long (9.4 -> 9, 9.0 -> 8)."
+    return max(int(np.ceil(round(total, 6))) - 1, 0)
+
 class BudgetGuard(Callback):
     """Keep a budget-planned fit to `budget_s` seconds since `t0` from its epochs' measured time: lr_find's step time
-    misjudges an epoch by up to ~30% on 2 cores (measured 52-83 img/s for the same input while its epochs ran steadily
-    at ~40s), which ran 420s fits to 447s or left 49s unused. After each epoch it counts the epochs that still fit,
-    keeping `tail_s` seconds for what follows them (the last epoch's validation pass when only it validates), and
-    lowers `n_epoch` when fewer fit; the one-cycle schedule still anneals to its end (fastai sets `pct_train` from
-    `epoch / n_epoch` each epoch). With `plan` set, the fit was started with more epochs than planned (fastai fixes its
-    epoch loop when the fit starts): the guard sets `n_epoch` to `plan` as the first epoch begins and may also raise it,
-    up to the loop's length, but only while the schedule is still warming up (`(epoch+1)/n_epoch <= warmup`, one-cycle's
-    `pct_start`), so that a longer schedule never raises an annealed learning rate again, and only by the epochs that fit
-    at `margin` times the epochs' time so far: epochs slow down over a fit (2 cores, s2d 192x128: the first 35-39s, the
-    mean 2-9% more), and a lengthening on the first epoch's time alone was cut back later (measured). Never cuts the
-    last epoch left; skips lr_find, resumed epochs and the first `skip` (progressive, smaller) epochs. Rank 0 decides.
-    `on_cut(epochs)` is called at each change (the run folder records it, so `--resume` trains that schedule);
-    `epochs`: the fit's epochs once it ends."""
+    misjudges an epoch by up to ~50% on 2 cores (measured 60-117 img/s for the same input while its epochs ran steadily
+    at ~80), and an epoch count spends the budget only to the last whole epoch that fits. After each epoch it sets the
+    fit's length, in epochs and a fraction (`EpochFraction`, `fraction`), to what fits in the time left at the pace of
+    the last `pace` epochs, keeping `tail_s` seconds for what follows (the last epoch's validation pass when only it
+    validates): shorter when slower than planned, longer when faster, up to the loop's length (fastai fixes its epoch
+    loop when the fit starts: a budget-planned fit starts with room, `epochs_with_room`). The first epochs of a process
+    run slow (measured 40-47s where the later ones took 31-37s): their pace is replaced by the later epochs' as these
+    come, so an early cut is undone. The one-cycle schedule still anneals to its end, and a change late in the fit moves
+    its position little. At least `min_left` of an epoch is kept after the current one. Skips lr_find, resumed epochs
+    and the first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(total)` is called at each change (the
+    run folder records it, so `--resume` trains that schedule); `epochs`: the fit's length once it ends."""
     order = EarlyStop.order + 1   # after the epoch's checkpoint, history row and early stopping
-    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., warmup=0.25,
-                 margin=1.1):
+    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., pace=3,
+                 min_left=0.5, fraction=None):
         store_attr(); self.epochs = None
     def before_fit(self):
         self.active = not hasattr(self.learn, 'lr_finder')
         self.seconds, self.room = [], self.n_epoch   # the epoch loop's length
-        self.planned = min(self.plan or self.n_epoch, self.n_epoch)
-    def before_epoch(self):
-        if self.active and self.epoch == 0: self.learn.n_epoch = self.planned
-        self.start = self.clock()
+        if self.active and self.fraction is None: raise ValueError('BudgetGuard needs the fit\'s EpochFraction (fraction=)')
+        if self.active: self.fraction.total, self.shown = float(min(self.plan or self.n_epoch, self.n_epoch)), None
+    def before_epoch(self): self.start = self.clock()
     def after_epoch(self):
         if not self.active or skipped(self.learn): return
         if self.epoch >= self.skip: self.seconds.append(self.clock() - self.start)
-        left = self.n_epoch - self.epoch - 1
-        if left == 0 and self.n_epoch < self.room: raise CancelFitException()   # the schedule ends before the loop
+        total = self.fraction.total
+        if self.epoch >= last_epoch(total):
+            if self.epoch < self.room - 1: raise CancelFitException()   # the schedule ends before the loop
+            return
         if not self.seconds: return
-        epoch_s = max(float(np.mean(self.seconds)), 1e-6)
+        epoch_s = max(float(np.mean(self.seconds[-self.pace:])), 1e-6)
         free = self.budget_s - self.tail_s - (self.clock() - self.t0)
-        fit, grow = broadcast_object((max(1, int(free // epoch_s)), int(free // (epoch_s * self.margin))) if is_main() else None)
-        if left > 1 and fit < left: new = self.epoch + 1 + fit
-        elif grow > left and (self.epoch + 1) / self.n_epoch <= self.warmup: new = min(self.epoch + 1 + grow, self.room)
-        else: return
-        if new == self.n_epoch: return
-        more, was, self.learn.n_epoch = new > self.n_epoch, self.n_epoch, new
-        if self.on_cut: self.on_cut(self.n_epoch)
-        if not self.quiet: print(f'budget {self.budget_s:.0f}s: epochs take ~{epoch_s:.0f}s, ' + ('less' if more else 'more') +
-                                 f' than planned; {self.n_epoch} epochs instead of {was} (the one-cycle schedule '
-                                 + ('lengthened in its warm-up)' if more else 'shortened)'), flush=True)
+        new = broadcast_object(float(np.clip(self.epoch + 1 + max(free / epoch_s, self.min_left), 1, self.room))
+                               if is_main() else None)
+        if abs(new - total) < 0.05: return
+        self.fraction.total = round(new, 2)
+        if self.on_cut: self.on_cut(self.fraction.total)
+        if not self.quiet and (self.shown is None or abs(self.fraction.total - self.shown) >= 0.5):
+            print(f'budget {self.budget_s:.0f}s: epochs take ~{epoch_s:.0f}s, ' + ('less' if new > total else 'more') +
+                  f' than planned; {self.fraction.total:g} epochs instead of {total:g} (the one-cycle schedule '
+                  + ('lengthened)' if new > total else 'shortened)'), flush=True)
+            self.shown = self.fraction.total
     def after_fit(self):
-        if self.active: self.epochs = self.n_epoch
+        if self.active: self.epochs = self.fraction.total

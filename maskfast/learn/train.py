@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
-from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, BudgetGuard
+from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, EpochFraction, last_epoch, BudgetGuard
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, ValidateLast, small_size
 from .checkpoints import resume_from
 from .config import FitConfig, RunState, image_crop, fit_input
@@ -176,17 +176,30 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
                                     f'lr={lr:.2e} for {epochs} epochs'
                                     + (f' (the first {n_small} at {small[0]}x{small[1]})' if n_small else '') + f' -> {run_dir}')
             tune = (cfg.pretrained or cfg.weights) and cfg.freeze_epochs and not start_epoch   # head first, then all
-            loop = epochs_with_room(epochs) if planned and not tune else epochs   # room for the guard to lengthen the plan
+            loop = epochs_with_room(epochs) if planned else last_epoch(epochs) + 1   # room for the guard to lengthen the plan
+            fraction = EpochFraction(epochs) if planned or epochs != int(epochs) else None   # the length in epochs and a fraction
             guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state),
-                                 plan=epochs, tail_s=tail_s) if planned else None)
-            cbs = ([ProgressiveResize(small, n_small)] if n_small else []) + ([guard] if guard else []) + ([ValidateLast()] if valid_last else [])
-            with learn.added_cbs(cbs):
-                if tune: learn.fine_tune(epochs, lr, freeze_epochs=cfg.freeze_epochs)
-                else: learn.fit_one_cycle(loop, lr, start_epoch=start_epoch)
+                                 plan=epochs, tail_s=tail_s, fraction=fraction) if planned else None)
+            cbs = ([ProgressiveResize(small, n_small)] if n_small else []) + [c for c in (fraction, guard) if c] + ([ValidateLast()] if valid_last else [])
+            if tune: _fine_tune(learn, loop, lr, cfg.freeze_epochs, cbs)
+            else:
+                with learn.added_cbs(cbs): learn.fit_one_cycle(loop, lr, start_epoch=start_epoch)
             if guard and guard.epochs and guard.epochs != epochs: state = state.replace(epochs=guard.epochs)
             probs, _ = learn.get_preds(dl=dls.valid)   # every rank: get_preds gathers across ranks
     finally: dls.loaders[:] = loaders   # an exception inside fit leaves them wrapped
     return learn, probs, state
+
+def _fine_tune(learn, epochs, base_lr, freeze_epochs, cbs):
+    """fastai's `fine_tune` (the head alone for `freeze_epochs`, then everything with discriminative learning rates),
+    with `cbs` (the budget guard among them) on the unfrozen fit only."""
+    learn.freeze()
+    learn.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99)
+    learn.unfreeze()
+    with learn.added_cbs(cbs): learn.fit_one_cycle(epochs, slice(base_lr / 2 / 100, base_lr / 2), pct_start=0.3, div=5.0)
+
+def _whole(epochs):
+    "Epochs as an int when whole, else rounded to 2 decimals (a budget-sized fit ends inside an epoch)."
+    return None if epochs is None else int(epochs) if float(epochs) == int(epochs) else round(float(epochs), 2)
 
 def _record_epochs(run_dir, cfg, state, epochs):
     "args.yaml's `run: epochs:` after a BudgetGuard change: the schedule `--resume` continues and `--full` refits with."
@@ -217,7 +230,7 @@ def evaluate_run(learn, dls, run_dir, cfg, state, valid_items, probs=None):
     fig.tight_layout(); fig.savefig(run_dir / 'confusion.png', dpi=80); plt.close(fig)
     hist = pd.read_csv(run_dir / 'history.csv') if (run_dir / 'history.csv').exists() else None
     return {'run_dir': str(run_dir), 'f1': f1, **{f'f1_{k}': v for k, v in tasks.items()},
-            'epochs': int(state.epochs), 'epochs_run': 0 if hist is None else len(hist), 'lr': state.lr}
+            'epochs': _whole(state.epochs), 'epochs_run': 0 if hist is None else len(hist), 'lr': state.lr}
 
 def fit_folds(config=None, **opts):
     "Train every fold (`folds` K, the budget shared) into RUN/fold{i}, then write the out-of-fold macro F1 to RUN/oof.json."
