@@ -143,6 +143,10 @@ def test_budget_guard_shortens_the_one_cycle_schedule():
     clock.t = 0.
     learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), *guarded(5, clock=clock)])
     assert len(learn.recorder.values) == 2 and len(learn.recorder.lrs) == 3   # over budget already: half an epoch more, not less
+    clock.t = 0.; fraction, guard = guarded(32, clock=clock, plan=4)
+    learn.fit_one_cycle(6, 1e-2, cbs=[clock.tick([10, 10, 15, 10, 10, 10]), fraction, guard])
+    # 3.2 epochs fit; a slow 3rd epoch blows the budget, but the 0.2 left of the schedule is not lengthened to half an epoch
+    assert guard.epochs == 3.2 and len(learn.recorder.values) == 4 and len(learn.recorder.lrs) == 7
     clock.t = 0.; fraction, fits = guarded(1000, clock=clock)
     learn.fit_one_cycle(3, 1e-2, cbs=[Tick(), fraction, fits])
     assert len(learn.recorder.values) == 3 and fits.epochs == 3   # within budget: the loop's length, no more
@@ -154,7 +158,7 @@ def test_budget_guard_lengthens_a_plan_and_undoes_a_cut_by_the_later_pace():
     from fastai.test_utils import synth_learner, synth_dbunch
     from maskfast.learn.budget import epochs_with_room
     learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
-    assert epochs_with_room(4) == 7 and epochs_with_room(12) == 18
+    assert epochs_with_room(4) == 11 and epochs_with_room(12) == 27
     learn.fit_one_cycle(4, 1e-2); four = np.array(learn.recorder.lrs)
     learn.fit_one_cycle(6, 1e-2); six = np.array(learn.recorder.lrs)
     clock, changes = Clock(), []
@@ -198,9 +202,9 @@ def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkey
     monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (4, 100.))   # far too pessimistic: the guard lengthens
     fit_run(data=str(twin), out=str(tmp_path / 'l'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=600)
     out = capsys.readouterr().out
-    assert 'for 4 epochs' in out and 'less than planned; 7 epochs instead of 4 (the one-cycle schedule lengthened' in out
-    assert len(pd.read_csv(tmp_path / 'l' / 'history.csv')) == 7
-    assert yaml.safe_load((tmp_path / 'l' / 'args.yaml').read_text())['run']['epochs'] == 7
+    assert 'for 4 epochs' in out and 'less than planned; 11 epochs instead of 4 (the one-cycle schedule lengthened' in out
+    assert len(pd.read_csv(tmp_path / 'l' / 'history.csv')) == 11   # up to the loop's room, epochs_with_room(4)
+    assert yaml.safe_load((tmp_path / 'l' / 'args.yaml').read_text())['run']['epochs'] == 11
 
 def test_validate_last_scores_only_the_last_epoch():
     from fastai.test_utils import synth_learner, synth_dbunch

@@ -2,7 +2,7 @@
 BudgetGuard re-sizes the fit from the epochs' own time as they run, in epochs and a fraction (EpochFraction): shorter
 when slower than planned, longer when faster, so the fit ends at the budget rather than at the last whole epoch."""
 __all__ = ['check_size', 'valid_seconds', 'plan_epochs', 'epochs_with_room', 'progressive_epochs', 'warm_step_seconds',
-           'valley_lr', 'plan_lr_and_epochs', 'EpochFraction', 'last_epoch', 'BudgetGuard']
+           'valley_lr', 'plan_lr_and_epochs', 'EpochFraction', 'last_epoch', 'BudgetGuard', 'RESERVE_S']
 
 import time
 import numpy as np, torch
@@ -11,6 +11,8 @@ from fastai.callback.core import Callback, CancelFitException, CancelTrainExcept
 from fastai.callback.schedule import ParamScheduler
 from .callbacks import BatchTimer, LowPrecisionDiverged, ProgressiveResize, EarlyStop, skipped
 from .distrib import is_main, world_size, broadcast_object
+
+RESERVE_S = 20   # seconds a budget-sized fit keeps for what follows its epochs: validation predictions, the run's files
 
 def check_size(size, multiple=32):
     "Round (H, W) to the model's stride multiple, with a notice."
@@ -23,7 +25,7 @@ def valid_seconds(step_s, n_valid_batches):
     training step (measured: inference 611 img/s vs training 115 img/s, resnet18 128x96 on 2 cores)."""
     return step_s * n_valid_batches / 5
 
-def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=20, lo=2, hi=40,
+def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, reserve_s=RESERVE_S, lo=2, hi=40,
                 small_step_s=None, share=0., valid_last=False):
     """(epochs, mean seconds an epoch) that fit the remaining time budget from measured seconds per train step and
     `valid_seconds`. Progressive resizing: a `share` of the epochs train at `small_step_s` a step (valid at full size).
@@ -35,9 +37,10 @@ def plan_epochs(budget_s, spent_s, step_s, n_train_batches, n_valid_batches, res
     return int(np.clip(left // max(epoch_s, 1e-6), lo, hi)), epoch_s
 
 def epochs_with_room(epochs):
-    """The epoch loop a budget-planned fit starts with, so that its `BudgetGuard` can lengthen the planned `epochs` (by half:
-    lr_find measured 52 img/s once where the epochs ran at ~73, planned 6 and the guard lengthened to the loop's 8 of ~9)."""
-    return epochs + max(3, epochs // 2)
+    """The epoch loop a budget-planned fit starts with, so that its `BudgetGuard` can lengthen the planned `epochs` (to
+    twice and 3 more: lr_find measured 58 and 113 img/s for the same input minutes apart, planned 7 where ~11 fitted).
+    A loop longer than the fit costs nothing: the guard ends it with the schedule."""
+    return 2 * epochs + 3
 
 def progressive_epochs(share, epochs):
     "How many of `epochs` train on the small input under progressive resizing: the `share`, rounded, the last one never."
@@ -130,17 +133,18 @@ class BudgetGuard(Callback):
     misjudges an epoch by up to ~50% on 2 cores (measured 60-117 img/s for the same input while its epochs ran steadily
     at ~80), and an epoch count spends the budget only to the last whole epoch that fits. After each epoch it sets the
     fit's length, in epochs and a fraction (`EpochFraction`, `fraction`), to what fits in the time left at the pace of
-    the last `pace` epochs, keeping `tail_s` seconds for what follows (the last epoch's validation pass when only it
-    validates): shorter when slower than planned, longer when faster, up to the loop's length (fastai fixes its epoch
+    the last `pace` epochs, keeping `tail_s` seconds for the last epoch's validation pass when only it validates and
+    `reserve_s` for the work after the fit (`RESERVE_S` in a fit: its validation predictions and files): shorter when slower than planned, longer when faster, up to the loop's length (fastai fixes its epoch
     loop when the fit starts: a budget-planned fit starts with room, `epochs_with_room`). The first epochs of a process
     run slow (measured 40-47s where the later ones took 31-37s): their pace is replaced by the later epochs' as these
     come, so an early cut is undone. The one-cycle schedule still anneals to its end, and a change late in the fit moves
-    its position little. At least `min_left` of an epoch is kept after the current one. Skips lr_find, resumed epochs
+    its position little. Over budget, it keeps `min_left` of an epoch after the current one (or what is left of the
+    schedule when less) to anneal in. Skips lr_find, resumed epochs
     and the first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(total)` is called at each change (the
     run folder records it, so `--resume` trains that schedule); `epochs`: the fit's length once it ends."""
     order = EarlyStop.order + 1   # after the epoch's checkpoint, history row and early stopping
-    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., pace=3,
-                 min_left=0.5, fraction=None):
+    def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., reserve_s=0.,
+                 pace=3, min_left=0.5, fraction=None):
         store_attr(); self.epochs = None
     def before_fit(self):
         self.active = not hasattr(self.learn, 'lr_finder')
@@ -157,9 +161,9 @@ class BudgetGuard(Callback):
             return
         if not self.seconds: return
         epoch_s = max(float(np.mean(self.seconds[-self.pace:])), 1e-6)
-        free = self.budget_s - self.tail_s - (self.clock() - self.t0)
-        new = broadcast_object(float(np.clip(self.epoch + 1 + max(free / epoch_s, self.min_left), 1, self.room))
-                               if is_main() else None)
+        free = self.budget_s - self.tail_s - self.reserve_s - (self.clock() - self.t0)
+        floor = min(total, self.epoch + 1 + self.min_left)   # never shorter than this, never lengthened by it
+        new = broadcast_object(float(np.clip(max(self.epoch + 1 + free / epoch_s, floor), 1, self.room)) if is_main() else None)
         if abs(new - total) < 0.05: return
         self.fraction.total = round(new, 2)
         if self.on_cut: self.on_cut(self.fraction.total)

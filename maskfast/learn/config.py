@@ -246,7 +246,7 @@ class RunState(Config):
     size: tuple = None        # the image size after rounding to the stride
     stem: str = None          # the stem trained with ('plain', 's2d', 's2d-detail' or 's2d-fine'; --stem auto resolved)
     lr: float = None          # the learning rate trained with (lr_find's choice or the config's)
-    epochs: int = None        # the epochs trained: planned (budget or config), changed when BudgetGuard re-sized the fit
+    epochs: float = None      # the epochs trained: planned (budget or config), as BudgetGuard re-sized the fit (9.4: a part of the 10th)
     precision: str = None     # the precision trained in (after any fp32 fallback)
     norm: object = 'imagenet' # 'imagenet' or the data's {mean, std}
     world_size: int = 1       # processes

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastai.torch_core import set_seed
-from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, EpochFraction, last_epoch, BudgetGuard
+from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, EpochFraction, last_epoch, BudgetGuard, RESERVE_S
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, ValidateLast, small_size
 from .checkpoints import resume_from
 from .config import FitConfig, RunState, image_crop, fit_input
@@ -179,7 +179,7 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
             loop = epochs_with_room(epochs) if planned else last_epoch(epochs) + 1   # room for the guard to lengthen the plan
             fraction = EpochFraction(epochs) if planned or epochs != int(epochs) else None   # the length in epochs and a fraction
             guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state),
-                                 plan=epochs, tail_s=tail_s, fraction=fraction) if planned else None)
+                                 plan=epochs, tail_s=tail_s, reserve_s=RESERVE_S, fraction=fraction) if planned else None)
             cbs = ([ProgressiveResize(small, n_small)] if n_small else []) + [c for c in (fraction, guard) if c] + ([ValidateLast()] if valid_last else [])
             if tune: _fine_tune(learn, loop, lr, cfg.freeze_epochs, cbs)
             else:
