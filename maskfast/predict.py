@@ -20,7 +20,7 @@ def main(argv=None):
     runs, data, out, images = (given.pop(k, None) for k in ('runs', 'data', 'out', 'images'))
     try:
         cfg = PredictConfig(**given)
-        if images: predict_images(runs or None, images, out or 'predictions.csv', cfg.tta, cfg.vote, cache=cfg.cache)
+        if images: predict_images(runs or None, images, out or 'predictions.csv', cfg.tta, cfg.vote, cache=cfg.cache, precision=cfg.precision)
         else: predict_eval(runs or None, data, out or 'submission.csv', **cfg.to_dict())
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'maskfast.predict: {e}') from None
 

@@ -12,13 +12,15 @@ def main(
     port: int = 8000,          # port
     tta: int = 0,              # extra test-time views as predict's --tta (0: off; flip TTA measured no gain, 2x the cost)
     max_mb: float = 10,        # largest upload accepted, in MB
+    precision: str = 'auto',   # inference precision as predict's: auto (bf16 on a CPU with native bf16, fp16 on CUDA) | fp32 | bf16 | fp16
 ):
     "Serve POST /predict, POST /predict/batch, GET / (upload page) and GET /health."
     try: import uvicorn
     except ImportError: raise SystemExit("maskfast.serve: needs the 'web' extra: pip install -e '.[web]'") from None
     from .infer.submission import latest_run
     from .web.serve import serve_app
-    try: app = serve_app(runs or [latest_run()], tta=tta, max_bytes=int(max_mb * 2**20))
+    if precision not in ('auto', 'fp32', 'bf16', 'fp16'): raise SystemExit(f'maskfast.serve: --precision is auto, fp32, bf16 or fp16, not {precision!r}')
+    try: app = serve_app(runs or [latest_run()], tta=tta, max_bytes=int(max_mb * 2**20), precision=precision)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'maskfast.serve: {e}') from None
     print(f'serving {", ".join(map(str, app.state.predictor.runs))} on http://{host}:{port}/', flush=True)
     uvicorn.run(app, host=host, port=port, log_level='warning')

@@ -60,6 +60,17 @@ def test_predict_folder_with_broken_file(twin, trained, tmp_path):
     assert 'broken.jpg' not in names and 'notes.txt' not in names and len(df) == 7
     assert set(df['mask']) <= {'wear', 'incorrect', 'normal'} and df.prob.between(0, 1).all(), df.to_string()
 
+def test_predict_cli_precision_reaches_the_model(twin, trained, tmp_path, capsys):
+    from maskfast.predict import main
+    from maskfast.infer.submission import ensemble_probs
+    photos = sorted((twin / 'eval' / 'images').glob('*.jpg'))[:3]
+    main([trained['run_dir'], '--images', *map(str, photos), '--precision', 'fp32', '--tta', '0', '--out', str(tmp_path / 'p.csv')])
+    ref = ensemble_probs([trained['run_dir']], photos, 'images', 0, 'soft', precision='fp32')[0]
+    df = pd.read_csv(tmp_path / 'p.csv')   # fp32 both ways: the same probabilities on any CPU
+    assert list(df['class']) == list(ref.argmax(1)) and np.allclose(df.prob, ref.max(1) / ref.sum(1), atol=1e-4)
+    with pytest.raises(SystemExit): main([trained['run_dir'], '--images', str(photos[0]), '--precision', 'fp8'])
+    assert 'fp8' in capsys.readouterr().err
+
 def test_person_consistency_votes_gender_age_keeps_mask():
     probs = np.full((3, 18), 1e-4)
     probs[0, encode(0, 1, 1)] = 1; probs[1, encode(2, 1, 1)] = 1; probs[2, encode(1, 0, 0)] = 0.5; probs[2, encode(1, 1, 1)] = 0.4

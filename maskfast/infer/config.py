@@ -18,6 +18,9 @@ class PredictConfig(Config):
     min_sim: float = option(None, 'with the person vote: cosine similarity that links two photos of one person '
                             '(default 0.9 for thumbs, 0.8 for features)', 'predict')
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
+    precision: str = option('auto', "inference precision: auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32) | "
+                            "fp32 (the same probabilities on every machine, slower) | bf16 | fp16 (pseudo: its fits' too)", 'predict',
+                            choices=('auto', 'fp32', 'bf16', 'fp16'))
 
 @dataclass
 class PseudoConfig(Config):

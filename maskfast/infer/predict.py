@@ -40,7 +40,7 @@ def predict_cache(model, cfg, cache, rows=None, tta=1, bs=128, precision='auto',
     task = cfg.get('task', 'all')
     mean, std = norm_stats(cfg)
     dev = next(model.parameters()).device
-    prec = pick_precision(precision, dev) if precision == 'auto' else precision
+    prec = pick_precision(precision, dev)   # fp16 off CUDA, or bf16 on a CPU without it, falls back with a notice
     ctx_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(prec)
     aug = train_aug(cfg.get('aug', 'light') if cfg.get('aug', 'none') != 'none' else 'light') if tta >= 2 else None
     rng = np.random.default_rng(0)

@@ -81,8 +81,8 @@ def _model_input(photo, size, crop):
 
 class Predictor:
     "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
-    def __init__(self, runs, tta=0, device=None):
-        self.runs = find_runs(runs)
+    def __init__(self, runs, tta=0, device=None, precision='auto'):
+        self.runs, self.precision = find_runs(runs), precision
         self.tasks = run_tasks(self.runs)
         self.models = [load_model(r, device) for r in self.runs]
         self.tta = tta
@@ -108,7 +108,7 @@ class Predictor:
         for (model, cfg), task in zip(self.models, self.tasks):
             crops = [self._crop(cfg, a, f) for a, f in zip(arrays, faces)]
             imgs = ArrayImages([_model_input(p, tuple(cfg['size']), c) for p, c in zip(photos, crops)])
-            probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64), crops))
+            probs.append((task, predict_cache(model, cfg, imgs, tta=self.tta, bs=64, precision=self.precision), crops))
         p18 = vote_runs([p for _, p, _ in probs], self.tasks)
         out = []
         for i, (a, f) in enumerate(zip(arrays, faces)):

@@ -90,12 +90,13 @@ def _image_files(paths):
             files.append(q)
     return files, skipped
 
-def predict_images(runs, paths, out='predictions.csv', tta=1, vote='soft', cache=True):
-    "Predict image files/folders: file, class id, mask, gender, age in words, probability. Bad files reported, skipped."
+def predict_images(runs, paths, out='predictions.csv', tta=1, vote='soft', cache=True, precision='auto'):
+    """Predict image files/folders: file, class id, mask, gender, age in words, probability. Bad files reported, skipped.
+    `precision` as `ensemble_probs`."""
     files, skipped = _image_files(paths)
     rows = []
     if files:
-        probs, images, _ = ensemble_probs(runs, files, 'images', tta, vote, cache=cache)
+        probs, images, _ = ensemble_probs(runs, files, 'images', tta, vote, cache=cache, precision=precision)
         for why in images.bad: skipped.append((why, 'unreadable'))
         ok = images.ok
         files, probs = [f for f, o in zip(files, ok) if o], probs[ok]

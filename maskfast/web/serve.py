@@ -39,9 +39,9 @@ async def _read_uploads(request, field, max_bytes):
         out.append((f.filename, data))
     return out
 
-def serve_app(runs, tta=0, max_bytes=MAX_BYTES, device=None):
-    "The FastAPI app serving `runs` (loaded once, soft-voted like predict)."
-    pred = Predictor(runs, tta=tta, device=device)
+def serve_app(runs, tta=0, max_bytes=MAX_BYTES, device=None, precision='auto'):
+    "The FastAPI app serving `runs` (loaded once, soft-voted like predict; `precision` as predict's)."
+    pred = Predictor(runs, tta=tta, device=device, precision=precision)
     app = FastAPI(title='maskfast', docs_url=None, redoc_url=None)
     app.mount('/static', StaticFiles(directory=STATIC), name='static')
     app.state.predictor = pred
