@@ -8,6 +8,7 @@ import numpy as np
 from ..data.cache import crop_resize, crop_pixels, load_image
 from ..data.faces import default_detector, face_fractions, CENTRE_BOX
 from ..data.labels import MASKS, GENDERS, AGES, decode
+from ..learn.callbacks import pick_precision
 from ..learn.runs import find_runs, load_model, run_crop
 from .predict import predict_cache, vote_runs
 from .submission import run_tasks
@@ -82,7 +83,7 @@ def _model_input(photo, size, crop):
 class Predictor:
     "Runs loaded once; `predict(arrays)` answers a dict per photo: class, mask, gender, age, the 18 probabilities, boxes."
     def __init__(self, runs, tta=0, device=None, precision='auto'):
-        self.runs, self.precision = find_runs(runs), precision
+        self.runs, self.precision = find_runs(runs), pick_precision(precision, device)   # once: a fallback notice at start, not per batch
         self.tasks = run_tasks(self.runs)
         self.models = [load_model(r, device) for r in self.runs]
         self.tta = tta
