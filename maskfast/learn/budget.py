@@ -111,7 +111,7 @@ class EpochFraction(Callback):
     Skips lr_find."""
     order, run_valid = ParamScheduler.order - 1, False   # sets the position that the scheduler then reads
     def __init__(self, total): store_attr()
-    def before_fit(self): self.active = not hasattr(self.learn, 'lr_finder')
+    def before_fit(self): self.active, self.ended = not hasattr(self.learn, 'lr_finder'), False
     def before_epoch(self):
         if self.active: self.learn.n_epoch = max(self.epoch + 1, last_epoch(self.total) + 1)
     def before_batch(self):
@@ -121,7 +121,7 @@ class EpochFraction(Callback):
         self.learn.pct_train = min((self.epoch + self.iter / self.n_iter) / self.total, 1.)
     def after_cancel_train(self):
         "The Recorder (order 50, before this) drops a cancelled epoch's training loss; a fraction's end keeps it."
-        if getattr(self, 'ended', False) and hasattr(self.learn, 'recorder'): self.recorder.cancel_train = False
+        if self.ended and hasattr(self.learn, 'recorder'): self.recorder.cancel_train = False
         self.ended = False
 
 def last_epoch(total):
