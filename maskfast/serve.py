@@ -19,10 +19,7 @@ def main(
     except ImportError: raise SystemExit("maskfast.serve: needs the 'web' extra: pip install -e '.[web]'") from None
     from .infer.submission import latest_run
     from .web.serve import serve_app
-    from .infer.config import PredictConfig
-    try:
-        PredictConfig(precision=precision)   # predict's choices, checked where predict checks them
-        app = serve_app(runs or [latest_run()], tta=tta, max_bytes=int(max_mb * 2**20), precision=precision)
+    try: app = serve_app(runs or [latest_run()], tta=tta, max_bytes=int(max_mb * 2**20), precision=precision)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'maskfast.serve: {e}') from None
     print(f'serving {", ".join(map(str, app.state.predictor.runs))} on http://{host}:{port}/', flush=True)
     uvicorn.run(app, host=host, port=port, log_level='warning')

@@ -71,6 +71,15 @@ def test_predict_cli_precision_reaches_the_model(twin, trained, tmp_path, capsys
     with pytest.raises(SystemExit): main([trained['run_dir'], '--images', str(photos[0]), '--precision', 'fp8'])
     assert 'fp8' in capsys.readouterr().err
 
+def test_an_unknown_precision_is_refused_by_the_api_too(trained):
+    "Not only the CLIs: the library's own entry points (the service's Predictor among them) name the bad value."
+    from maskfast.learn.callbacks import pick_precision
+    from maskfast.infer.service import Predictor
+    for bad in ('fp8', 'FP32', None):
+        with pytest.raises(ValueError, match='not one of auto, fp32, bf16, fp16'): pick_precision(bad)
+    with pytest.raises(ValueError, match="precision 'half'"): Predictor([trained['run_dir']], precision='half')
+    assert pick_precision('fp32') == 'fp32' and pick_precision('auto', 'cpu') in ('bf16', 'fp32')
+
 def test_person_consistency_votes_gender_age_keeps_mask():
     probs = np.full((3, 18), 1e-4)
     probs[0, encode(0, 1, 1)] = 1; probs[1, encode(2, 1, 1)] = 1; probs[2, encode(1, 0, 0)] = 0.5; probs[2, encode(1, 1, 1)] = 0.4

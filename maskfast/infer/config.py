@@ -3,7 +3,7 @@ their command lines are generated."""
 __all__ = ['PredictConfig', 'PseudoConfig']
 
 from dataclasses import dataclass
-from ..learn.config import Config, option
+from ..learn.config import Config, option, PRECISIONS
 
 @dataclass
 class PredictConfig(Config):
@@ -20,7 +20,7 @@ class PredictConfig(Config):
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
     precision: str = option('auto', "inference precision: auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32) | "
                             "fp32 (the same probabilities on every machine, slower) | bf16 | fp16 (pseudo: its fits' too)", 'predict',
-                            choices=('auto', 'fp32', 'bf16', 'fp16'))
+                            choices=PRECISIONS)
 
 @dataclass
 class PseudoConfig(Config):

@@ -12,6 +12,7 @@ from fastai.learner import Recorder
 from fastai.callback.tracker import TrackerCallback, EarlyStoppingCallback
 from fastai.torch_core import to_float, maybe_gather
 from torch.nn.parallel import DistributedDataParallel, DataParallel
+from .config import PRECISIONS
 
 def unwrap(model):
     "The model inside a (Distributed)DataParallel wrapper: its state dict has no `module.` prefix."
@@ -23,7 +24,8 @@ def skipped(learn):
     return s is not None and learn.epoch < s._skip_to
 
 def pick_precision(precision='auto', device=None):
-    "Resolve 'auto'|'fp32'|'bf16'|'fp16' for the device, with a one-line notice when it falls back."
+    "Resolve 'auto'|'fp32'|'bf16'|'fp16' for the device, with a one-line notice when it falls back; anything else raises."
+    if precision not in PRECISIONS: raise ValueError(f'precision {precision!r} is not one of {", ".join(PRECISIONS)}')
     dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if precision == 'auto': precision = 'fp16' if dev.type == 'cuda' else ('bf16' if _cpu_bf16() else 'fp32')
     if precision == 'fp16' and dev.type != 'cuda':

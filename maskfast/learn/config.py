@@ -2,10 +2,12 @@
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
 __all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
-           'fit_input', 'DEFAULT_SIZE', 'AUTO_STEM']
+           'fit_input', 'DEFAULT_SIZE', 'AUTO_STEM', 'PRECISIONS']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
+
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')   # what fit, predict, pseudo and serve accept (`pick_precision` resolves them)
 
 def option(default, help, group='options', off=None, **cli):
     """A config field: its `default`, its one-line `help`, its `group` in `--help`, and argparse settings `cli`
@@ -139,7 +141,7 @@ class FitConfig(Config):
     lr: float = option(None, "max learning rate; default: lr_find's suggestion", 'training')
     wd: float = option(None, 'weight decay (fastai default when unset)', 'training')
     precision: str = option('auto', 'auto (fp16 on CUDA, bf16 on CPUs that have it) | fp32 | bf16 | fp16', 'training',
-                            choices=('auto', 'fp32', 'bf16', 'fp16'))
+                            choices=PRECISIONS)
     channels_last: bool = option(True, 'channels_last memory format', 'training', off='keep NCHW memory format')
     freeze_epochs: int = option(1, 'with --pretrained/--weights: epochs training the head alone first (fine_tune)', 'training')
     patience: int = option(0, 'early stopping patience in epochs (0 = off)', 'training')
