@@ -57,3 +57,22 @@ def test_sharp_preset_moves_pixels_without_blending_them():
         return {int(v) for v in np.unique(np.concatenate([affine(image=img)['image'].ravel() for _ in range(8)]))}
     blended, kept = values(light), values(sharp)
     assert kept == {120, 180} and len(blended - {120, 180}) > 5   # sharp keeps the line's value; light blends it away
+
+def test_shift_preset_moves_whole_pixels_and_keeps_sizes():
+    from maskfast.data.augment import train_aug, PRESETS
+    from maskfast.learn.config import FitConfig
+    import dataclasses
+    aug_field = next(f for f in dataclasses.fields(FitConfig) if f.name == 'aug')
+    assert tuple(aug_field.metadata['cli']['choices']) == PRESETS     # the CLI offers every preset, and only those
+    img = np.full((64, 48, 3), 180, np.uint8); img[30, 10:34] = 120; img[40:43, 10:34] = 60   # a 1-px and a 3-px line
+    shift = train_aug('shift', seed=0)
+    affine = next(t for t in shift.transforms if type(t).__name__ == 'Affine')
+    moved = 0
+    for _ in range(12):
+        out = affine(image=img)['image'][..., 0]
+        assert set(np.unique(out)) <= {60, 120, 180}                 # no value blended
+        rows = lambda v: sorted(set(np.nonzero(out == v)[0]))
+        assert len(rows(120)) == 1 and len(rows(60)) == 3             # each line keeps its width ...
+        assert (out == 120).sum() == 24 and (out == 60).sum() == 72   # ... and its length (no scaling, no turn)
+        moved += rows(120)[0] != 30
+    assert moved >= 3                                                 # and it does move them

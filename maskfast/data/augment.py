@@ -7,13 +7,18 @@ from fasttransform import Transform
 from fastai.torch_core import TensorImage
 import albumentations as A   # after any fastai star import, which would shadow `A`
 
-PRESETS = ('none', 'light', 'sharp', 'medium', 'heavy')
+PRESETS = ('none', 'light', 'sharp', 'shift', 'medium', 'heavy')
 
 def train_aug(preset='light', seed=None):
     """The albumentations Compose of a preset: shift/scale/rotate and brightness-contrast, plus noise and FancyPCA.
-    'sharp' is 'light' resampled to the nearest pixel: a 1-px line keeps its contrast instead of spreading over two."""
+    'sharp' is 'light' resampled to the nearest pixel: a 1-px line keeps its contrast instead of spreading over two.
+    'shift' moves by whole pixels only (no scaling or turning): a face's width and a line's width stay as photographed."""
     if preset not in PRESETS: raise ValueError(f'unknown augmentation preset {preset!r}; choose one of {PRESETS}')
     if preset == 'none': return None
+    if preset == 'shift':   # nearest-pixel translation is a whole-pixel shift: every value is one of the photo's
+        return A.Compose([A.HorizontalFlip(p=0.5), A.Affine(translate_percent=(-0.06, 0.06), scale=1, rotate=0, border_mode=1,
+                                                             interpolation=0, p=0.7),
+                          A.RandomBrightnessContrast(0.2, 0.2, p=0.5)], seed=seed)
     tfms = [A.HorizontalFlip(p=0.5),
             A.Affine(translate_percent=(-0.06, 0.06), scale=(0.93, 1.07), rotate=(-8, 8), border_mode=1, p=0.7,
                      interpolation=0 if preset == 'sharp' else 1),

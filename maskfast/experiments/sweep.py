@@ -6,6 +6,7 @@ __all__ = ['SPACE', 'SweepConfig', 'load_space', 'suggest', 'run_sweep']
 from dataclasses import dataclass
 from pathlib import Path
 import pandas as pd
+from ..data.augment import PRESETS
 from ..learn.config import Config, FitConfig, option
 from ..learn.recipes import recipe_config, write_recipe
 from ..learn.train import fit_run
@@ -15,7 +16,7 @@ SPACE = {
     'lr': {'type': 'float', 'low': 1e-3, 'high': 1e-2, 'log': True},
     'weighted': {'type': 'float', 'low': 0.0, 'high': 1.0},
     'loss': {'type': 'categorical', 'choices': ['ce', 'focal', 'smooth', '0.6*focal+0.4*f1']},
-    'aug': {'type': 'categorical', 'choices': ['none', 'light', 'sharp', 'medium', 'heavy']},
+    'aug': {'type': 'categorical', 'choices': list(PRESETS)},
     'size': {'type': 'categorical', 'choices': [[96, 64], [128, 96], [160, 128]]},
     'old_from': {'type': 'int', 'low': 58, 'high': 60},
     'head': {'type': 'categorical', 'choices': ['multi', 'single']},

@@ -93,8 +93,9 @@ class FitConfig(Config):
     downsample: bool = option(True, 'one of the 5 mask photos per person, re-drawn every epoch', 'data',
                               off='use all 5 mask photos per person')
     weighted: float = option(0.5, 'class-weighted sampling power (weight = freq**-p; 0 = off)', 'data')
-    aug: str = option('light', "augmentation preset ('sharp': light resampled to the nearest pixel)", 'data',
-                      choices=('none', 'light', 'sharp', 'medium', 'heavy'))
+    aug: str = option('light', "augmentation preset ('sharp': light resampled to the nearest pixel; "
+                      "'shift': whole-pixel shifts, no scaling or turning)", 'data',
+                      choices=('none', 'light', 'sharp', 'shift', 'medium', 'heavy'))   # maskfast.data.augment.PRESETS
     cutmix: float = option(0.0, 'probability of same-label vertical CutMix per training photo (the right part from a photo '
                            'of the same class, cut at 46-54% of the width)', 'data')
     mixup_old: float = option(0.0, 'probability of mixup per >=60 training photo, with a photo of the same class', 'data')
