@@ -76,3 +76,23 @@ def test_shift_preset_moves_whole_pixels_and_keeps_sizes():
         assert (out == 120).sum() == 24 and (out == 60).sum() == 72   # ... and its length (no scaling, no turn)
         moved += rows(120)[0] != 30
     assert moved >= 3                                                 # and it does move them
+
+def test_random_erasing_fills_one_rectangle_of_one_colour_on_training_batches(items):
+    from maskfast.data.augment import train_aug
+    img = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    assert not any(type(t).__name__ == 'Erasing' for t in train_aug('light', seed=0).transforms)   # off unless asked
+    aug = train_aug('none', seed=0, erase=1.0)
+    for _ in range(6):
+        out = aug(image=img)['image']
+        ys, xs = np.nonzero((out != img).any(-1))
+        assert len(ys) > 0.02 * 64 * 48 * 0.5                       # something sizeable was erased
+        box = out[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        assert (box == box[0, 0]).all()                              # one rectangle, one colour
+        assert ys.size <= 0.33 * 64 * 48 + 1
+    with pytest.raises(ValueError, match='probability'): train_aug('light', erase=1.5)
+    df, caches = items
+    tr, va = fold_indices(df, 0, 4)
+    dls = mask_dataloaders(df, caches, tr, va, preset='none', bs=8, seed=0, erase=1.0)
+    assert any(type(t).__name__ == 'Erasing' for t in dls.train.aug.transforms)
+    v = dls.valid.gather(np.arange(8))
+    assert (v == caches[0].read(dls.valid.dataset.items['row'].values[:8])).all()   # validation photos untouched

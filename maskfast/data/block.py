@@ -30,7 +30,8 @@ def target_columns(target, extra=()):
     if target == 'multi': return ['mask', 'gender', 'age_group', *extra]
     raise ValueError(f"target must be 'single' or 'multi', not {target!r}")
 
-def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None, seed=None, extra_targets=()):
+def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light', mean=None, std=None, seed=None, extra_targets=(),
+                   erase=0.):
     """DataBlock over an items frame with `src`/`row` cache columns: (a) `target='single'`, one 18-way label, or
     (b) `target='multi'`, three labels (mask, gender, age_group); `extra_targets` columns after them (e.g. 'age')."""
     cols = target_columns(target, extra_targets)
@@ -38,21 +39,21 @@ def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light'
     mean, std = (mean, std) if mean is not None else imagenet_stats
     return DataBlock(blocks=[TransformBlock(type_tfms=CachedImage(caches)), *ys], n_inp=1,
                      getters=[None, *[ColReader(c) for c in cols]], splitter=IndexSplitter(list(valid_idx)),
-                     item_tfms=[AlbumentationsTfm(train_aug(preset, seed)), HWCToTensor()],
+                     item_tfms=[AlbumentationsTfm(train_aug(preset, seed, erase)), HWCToTensor()],
                      batch_tfms=[NormalizeU8(mean, std)])
 
 def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='light', bs=32, mean=None, std=None,
                      downsample=True, power=0.5, num_workers=0, seed=None, device=None, batch_loading=True, extra_targets=(),
-                     mixing=None):
+                     mixing=None, erase=0.):
     """fastai DataLoaders: training items `train_idx` drawn by `PersonEpochDL` (one mask photo per person per epoch
     when `downsample`, class-weighted with weight freq**-power when `power` > 0); validation untouched, in order.
     `batch_loading` builds whole batches from the cache (`CachedBatchDL`); False uses fastai's per-item pipeline.
-    `extra_targets`: further target columns (e.g. 'age'); `mixing`: a `SameLabelMix` for training batches (batch path)."""
+    `extra_targets`: further target columns (e.g. 'age'); `mixing`: a `SameLabelMix` for training batches (batch path); `erase`: random erasing's probability."""
     df = df.reset_index(drop=True)
     idx = np.concatenate([np.asarray(train_idx), np.asarray(valid_idx)]).astype(int)
     sub = df.iloc[idx].reset_index(drop=True)
     n_tr = len(train_idx)
-    dblock = mask_datablock(caches, range(n_tr), range(n_tr, len(sub)), target, preset, mean, std, seed, extra_targets)
+    dblock = mask_datablock(caches, range(n_tr), range(n_tr, len(sub)), target, preset, mean, std, seed, extra_targets, erase)
     dss = dblock.datasets(sub)
     tr = sub.iloc[:n_tr]
     groups = tr['folder'].fillna('').astype(str).values

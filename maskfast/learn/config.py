@@ -96,6 +96,8 @@ class FitConfig(Config):
     aug: str = option('light', "augmentation preset ('sharp': light resampled to the nearest pixel; "
                       "'shift': whole-pixel shifts, no scaling or turning)", 'data',
                       choices=('none', 'light', 'sharp', 'shift', 'medium', 'heavy'))   # maskfast.data.augment.PRESETS
+    erase: float = option(0.0, 'probability of random erasing per training photo, after the preset (one rectangle of '
+                          '2-33% of the photo, aspect 0.3-3.3, one random colour)', 'data')
     cutmix: float = option(0.0, 'probability of same-label vertical CutMix per training photo (the right part from a photo '
                            'of the same class, cut at 46-54% of the width)', 'data')
     mixup_old: float = option(0.0, 'probability of mixup per >=60 training photo, with a photo of the same class', 'data')

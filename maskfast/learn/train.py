@@ -89,7 +89,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
                            extra_targets=('age',) if cfg.age_head != 'class' else (),
-                           mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None)
+                           mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
     if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
     def make(precision):
