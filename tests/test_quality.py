@@ -161,7 +161,7 @@ def test_recipes_fill_options_and_flags_override():
     from maskfast.learn.config import parse_cli
     for name in RECIPES: recipe_config(name)                       # every recipe is a valid config
     cfg = recipe_config(**parse_cli(fit_cli.parser(), ['--recipe', 'ai4-winner', '--arch', 'resnet18']))
-    assert cfg.recipe == 'ai4-winner' and cfg.arch == 'resnet18' and cfg.crop == 'face' and cfg.cutmix == 0.7
+    assert cfg.recipe == 'ai4-winner' and cfg.arch == 'resnet18' and cfg.crop == 'face' and cfg.cutmix == 0.7 and cfg.erase == 0.5
     assert cfg.boundary_ages == (27, 29, 57, 59)
 
 def test_grouping_purity_is_measured_against_the_twins_persons(twin):
