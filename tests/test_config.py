@@ -35,6 +35,13 @@ def test_round_trip_and_unknown_names(tmp_path):
     assert fit_opts == {'cache': False, 'arch': 'resnet34'} and pred_opts == {'tta': 0, 'cache': False}
     with pytest.raises(TypeError, match='did you mean'): split_options({'consistensy': 1}, FitConfig, PredictConfig)
 
+def test_mixing_and_erasing_probabilities_are_checked_before_any_work():
+    for name in ('erase', 'cutmix', 'mixup_old'):
+        for bad in (-0.1, 1.5):
+            with pytest.raises(ValueError, match=f'--{name.replace("_", "-")} {bad} is a probability'): FitConfig(**{name: bad})
+    assert FitConfig(erase=1.0, cutmix=0.0).erase == 1.0
+    with pytest.raises(SystemExit, match='--erase 2.0 is a probability'): fit_cli.main(['--erase', '2'])
+
 def test_fit_run_rejects_unknown_option(twin):
     from maskfast.learn.train import fit_run
     with pytest.raises(TypeError, match='did you mean'): fit_run(data=str(twin), epoch=1)

@@ -173,6 +173,9 @@ class FitConfig(Config):
         self.fold = str(self.fold)
         if not 0 <= self.progressive < 1: raise ValueError(f'--progressive {self.progressive} is a share of the epochs: 0 (off) up to, not including, 1')
         if not 0 < self.progressive_scale < 1: raise ValueError(f'--progressive-scale {self.progressive_scale} must lie between 0 and 1 (a smaller input first)')
+        for name in ('erase', 'cutmix', 'mixup_old'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f'--{name.replace("_", "-")} {getattr(self, name)} is a probability per training photo: between 0 (off) and 1')
         if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
 
