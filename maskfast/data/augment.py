@@ -18,13 +18,10 @@ def train_aug(preset='light', seed=None, erase=0.):
     if not 0 <= erase <= 1: raise ValueError(f'erase is a probability between 0 and 1, not {erase}')
     tail = [random_erasing(erase)] if erase else []
     if preset == 'none': return A.Compose(tail, seed=seed) if tail else None
-    if preset == 'shift':   # nearest-pixel translation is a whole-pixel shift: every value is one of the photo's
-        return A.Compose([A.HorizontalFlip(p=0.5), A.Affine(translate_percent=(-0.06, 0.06), scale=1, rotate=0, border_mode=1,
-                                                             interpolation=0, p=0.7),
-                          A.RandomBrightnessContrast(0.2, 0.2, p=0.5)] + tail, seed=seed)
+    still = preset == 'shift'   # nearest-pixel translation alone is a whole-pixel shift: every value is one of the photo's
     tfms = [A.HorizontalFlip(p=0.5),
-            A.Affine(translate_percent=(-0.06, 0.06), scale=(0.93, 1.07), rotate=(-8, 8), border_mode=1, p=0.7,
-                     interpolation=0 if preset == 'sharp' else 1),
+            A.Affine(translate_percent=(-0.06, 0.06), scale=1 if still else (0.93, 1.07), rotate=0 if still else (-8, 8),
+                     border_mode=1, p=0.7, interpolation=0 if preset in ('sharp', 'shift') else 1),
             A.RandomBrightnessContrast(0.2, 0.2, p=0.5)]
     if preset in ('medium', 'heavy'): tfms += [A.GaussNoise(std_range=(0.02, 0.06), p=0.3), A.HueSaturationValue(8, 12, 8, p=0.3)]
     if preset == 'heavy': tfms += [A.FancyPCA(alpha=0.1, p=0.3), A.CoarseDropout(num_holes_range=(1, 4),
