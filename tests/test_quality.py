@@ -39,7 +39,7 @@ def test_loader_partners_share_the_label(items):
     assert not (x == caches[0].read(rows[:8])).all()            # mixed
     assert (dls.valid.gather(np.arange(8)) == caches[0].read(dls.valid.dataset.items['row'].to_numpy()[:8])).all()
 
-@pytest.mark.parametrize('age_head', ['ordinal', 'regression', 'hybrid'])
+@pytest.mark.parametrize('age_head', ['ordinal', 'regression', 'hybrid', 'class-ordinal'])
 def test_age_heads_learn_from_the_age(age_head):
     from maskfast.learn.losses import make_loss
     from maskfast.learn.models import head_outputs
@@ -51,15 +51,20 @@ def test_age_heads_learn_from_the_age(age_head):
     loss = make_loss('ce', 'multi', age_head=age_head)
     l = loss(logits, y, age); l.backward()
     assert torch.isfinite(l) and logits.grad[:, 5:].abs().sum() > 0
-    if age_head == 'hybrid':                                      # both targets train: the groups and the regression
+    if age_head in ('hybrid', 'class-ordinal'):                   # both targets train: the groups and the age's own output
         assert logits.grad[:, 5:8].abs().sum() > 0 and logits.grad[:, 8:].abs().sum() > 0
-        assert logits.grad[0, 8:].abs().sum() == 0                # not the regression of an unknown age
+        assert logits.grad[0, 8:].abs().sum() == 0                # not the age output of an unknown age
+        assert logits.grad[0, 5:8].abs().sum() > 0                # its group still trains (a pseudo label's group)
     p = loss.activation(logits.detach())
     assert p.shape == (16, 18) and torch.allclose(p.sum(1), torch.ones(16), atol=1e-4)
     # an age far inside a group gets that group
     sure = torch.zeros(3, n - 5)
     if age_head == 'ordinal':
         for i, a in enumerate((20, 45, 60)): sure[i] = torch.where(torch.arange(19, 61) <= a, 20., -20.)
+    elif age_head == 'class-ordinal':                             # the groups decide; thresholds saying otherwise change nothing
+        sure[:, :3] = torch.tensor([[9., 0., 0.], [0., 9., 0.], [0., 0., 9.]])
+        for i, a in enumerate((60, 20, 45)): sure[i, 3:] = torch.where(torch.arange(19, 61) <= a, 20., -20.)
+        assert torch.allclose(age_group_probs(sure, age_head), torch.softmax(sure[:, :3], -1))
     else: sure[:, -2], sure[:, -1] = (torch.tensor([20., 45., 62.]) - 39) / 12, -2.
     if age_head == 'hybrid':                                      # >=60 from the group logits, the rest from the regression
         sure[:, :3] = torch.tensor([[0., 0., -9.], [0., 0., -9.], [0., 0., 9.]])
@@ -83,7 +88,7 @@ def test_gaussian_age_loss_keeps_squared_error_sized_gradients():
         assert torch.isfinite(out.grad).all() and out.grad[3].abs().sum() == 0 and out.grad.abs().max() <= 3 + 1e-6   # |var - err^2| <= 9 an item
         assert torch.allclose(g, err, atol=1e-5)                          # plain NLL: err / var, ~140x at the floor
 
-@pytest.mark.parametrize('age_head', ['ordinal', 'hybrid'])
+@pytest.mark.parametrize('age_head', ['ordinal', 'hybrid', 'class-ordinal'])
 def test_age_head_fit_and_predict(twin, tmp_path, age_head):
     from maskfast.learn.train import fit_run
     from maskfast.infer.submission import predict_eval

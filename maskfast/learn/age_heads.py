@@ -3,13 +3,18 @@
 threshold) and a Gaussian regression ('regression': mean and log-spread of the age, trained by likelihood) learn
 from the age itself. 'hybrid' keeps the 3 group logits and adds the regression as a second target: >=`old_from`
 comes from the groups (the regression seldom reaches the data's largest age), the split of the rest from the
-regression. Each gives age-group probabilities at the model's own boundaries (30 and `old_from`)."""
-__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'age_group_probs', 'OrdinalAgeLoss', 'GaussianAgeLoss', 'HybridAgeLoss']
+regression. 'class-ordinal' keeps the 3 group logits as the decision and adds the ordinal thresholds as a second
+target that only shapes the features: every year of age is a signal (a 58-year-old is nearer 60 than a 31-year-old),
+where the groups alone say the same for both. Each gives age-group probabilities at the model's own boundaries (30 and
+`old_from`)."""
+__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'age_group_probs', 'OrdinalAgeLoss', 'GaussianAgeLoss', 'HybridAgeLoss',
+           'ClassOrdinalAgeLoss']
 
 import torch, torch.nn as nn, torch.nn.functional as F
 
 AGE_THRESHOLDS = torch.arange(19, 61)          # P(age >= t), the ordinal head's 42 outputs
-AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2, 'hybrid': 5}   # hybrid: 3 groups + regression
+AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2, 'hybrid': 5,   # hybrid: 3 groups + regression
+           'class-ordinal': 3 + len(AGE_THRESHOLDS)}                                  # 3 groups + the thresholds
 _MEAN, _SCALE = 39.0, 12.0                     # the regression head works on (age - 39) / 12
 _LOG_S_MIN, _LOG_S_MAX = -2.48, 0.7            # its spread is 1 to 24 years: log(1 / 12), log(2)
 
@@ -26,6 +31,7 @@ def age_group_probs(logits, age_head='class', old_from=60, young_below=30):
     "(N, 3) probabilities of the age groups <young_below, between, >=old_from from an age head's outputs."
     logits = logits.float()
     if age_head == 'class': return F.softmax(logits, -1)
+    if age_head == 'class-ordinal': return F.softmax(logits[:, :3], -1)   # the thresholds only train the features
     if age_head == 'hybrid':                     # P(old) from the groups; P(young | not old) from the regression
         p_old = F.softmax(logits[:, :3], -1)[:, 2]
         normal = _gaussian(logits[:, 3:5])
@@ -69,3 +75,8 @@ class HybridAgeLoss(nn.Module):
     "The hybrid head's loss: `group_loss` on its 3 group logits plus `weight` x the Gaussian age loss on its regression."
     def __init__(self, group_loss, weight=1.): super().__init__(); self.group_loss, self.reg, self.weight = group_loss, GaussianAgeLoss(), weight
     def forward(self, logits, group, age): return self.group_loss(logits[:, :3], group) + self.weight * self.reg(logits[:, 3:5], age)
+
+class ClassOrdinalAgeLoss(nn.Module):
+    "The class-ordinal head's loss: `group_loss` on its 3 group logits plus `weight` x the ordinal loss on its thresholds."
+    def __init__(self, group_loss, weight=1.): super().__init__(); self.group_loss, self.ordinal, self.weight = group_loss, OrdinalAgeLoss(), weight
+    def forward(self, logits, group, age): return self.group_loss(logits[:, :3], group) + self.weight * self.ordinal(logits[:, 3:], age)

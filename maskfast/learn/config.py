@@ -117,8 +117,9 @@ class FitConfig(Config):
                        'model', choices=('all', 'mask', 'gender', 'age'))
     age_head: str = option('class', "age output of the multi head: 'class' (3 groups), 'ordinal' (P(age >= t), t = 19..60), "
                            "'regression' (Gaussian on the age), or 'hybrid' (3 groups + the regression as a second target: >=60 from the groups, "
-                           "<30 vs 30-59 from the regression); all but 'class' learn from the age itself", 'model',
-                           choices=('class', 'ordinal', 'regression', 'hybrid'))
+                           "<30 vs 30-59 from the regression), or 'class-ordinal' (3 groups decide; the ordinal thresholds as a second target "
+                           "that trains the features on every year of age); all but 'class' learn from the age itself", 'model',
+                           choices=('class', 'ordinal', 'regression', 'hybrid', 'class-ordinal'))
     stem: str = option('auto', "'s2d': each 2x2 block of pixels into channels before the body (TResNet's space-to-depth), "
                        "so the body sees a --size twice the side at about the plain input's cost (sides rounded to multiples "
                        "of 64; with --pretrained the first conv starts untrained); 's2d-detail': s2d fed the image's grey detail "

@@ -3,7 +3,7 @@ __all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'TaskLoss
 
 import re, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
-from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss
+from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss, ClassOrdinalAgeLoss
 from .models import output_probs, task_target, TASKS
 
 class SoftF1Loss(nn.Module):
@@ -46,12 +46,12 @@ def parse_loss(spec, n=18, weight=None, smoothing=0.1, gamma=2.0):
     return parts[0][1] if len(parts) == 1 and parts[0][0] == 1 else CombinedLoss(parts)
 
 def _age_targets(age_head, group, age):
-    "What an age head's loss takes: the age group ('class'), the age ('ordinal', 'regression') or both ('hybrid')."
-    return (group,) if age_head == 'class' else (group, age) if age_head == 'hybrid' else (age,)
+    "What an age head's loss takes: the age group ('class'), the age ('ordinal', 'regression') or both ('hybrid', 'class-ordinal')."
+    return (group,) if age_head == 'class' else (group, age) if age_head in ('hybrid', 'class-ordinal') else (age,)
 
 class MultiTaskLoss(nn.Module):
     """Sum of per-task losses on 3 + 2 + age-head logits; the 18-class target is decoded into mask, gender and age
-    group; an ordinal or regression age head learns from the person's `age` instead, a hybrid one from both."""
+    group; an ordinal or regression age head learns from the person's `age` instead, a hybrid or class-ordinal one from both."""
     def __init__(self, mask, gender, age, weights=(1., 1., 1.), age_head='class'):
         super().__init__(); self.mask, self.gender, self.age, self.weights, self.age_head = mask, gender, age, weights, age_head
     def forward(self, logits, y, age=None):
@@ -67,9 +67,10 @@ class TaskLoss(nn.Module):
         return self.loss(logits, *_age_targets(self.age_head, task_target(y, 'age'), age))
 
 def _age_loss(age_head, spec, smoothing, gamma):
-    "The loss of an age head: the spec on the 3 groups, the ordinal / Gaussian likelihood on the age, or (hybrid) both."
+    "The loss of an age head: the spec on the 3 groups, the ordinal / Gaussian likelihood on the age, or both (hybrid, class-ordinal)."
     if age_head == 'class': return parse_loss(spec, 3, None, smoothing, gamma)
     if age_head == 'hybrid': return HybridAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
+    if age_head == 'class-ordinal': return ClassOrdinalAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
     return OrdinalAgeLoss() if age_head == 'ordinal' else GaussianAgeLoss()
 
 class _Activated(nn.Module):
@@ -100,7 +101,7 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
     'mask:ce;gender:ce;age:0.6*focal+0.4*f1' (a task not named takes 'ce'); `class_weights` (18) feed 'wce' (single
     head only). A single-task model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal,
-    regression or hybrid `age_head` (multi head, or the age task) is trained on the person's age (the second target)
+    regression, hybrid or class-ordinal `age_head` (multi head, or the age task) is trained on the person's age (the second target)
     by its own likelihood."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if age_head != 'class' and head == 'single' and task == 'all': raise ValueError(f'the {age_head} age head needs --head multi')

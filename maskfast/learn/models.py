@@ -101,7 +101,7 @@ def head_outputs(head='single', task='all', age_head='class'):
 def build_model(arch, head='single', task='all', age_head='class', stem='plain'):
     """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
     `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone;
-    `age_head` 'class', 'ordinal', 'regression' or 'hybrid' (multi head or the age task); `stem` 's2d' turns each 2x2
+    `age_head` 'class', 'ordinal', 'regression', 'hybrid' or 'class-ordinal' (multi head or the age task); `stem` 's2d' turns each 2x2
     block of input pixels into channels before the body (whose first conv then takes 12 channels); 's2d-detail' adds the
     image's grey detail map (`DetailMap`) as a 4th channel before the blocks (16 channels); 's2d-fine' takes an input of
     twice that side and reduces it by `fine_detail` first (20 channels); 's2d-fine-log' the same from the detail of the
