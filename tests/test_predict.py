@@ -89,6 +89,25 @@ def test_person_consistency_votes_gender_age_keeps_mask():
     alone = person_consistency(probs / probs.sum(1, keepdims=True), np.arange(3))   # groups of one change nothing
     assert list(alone.argmax(1)) == list(probs.argmax(1))
 
+def test_person_vote_weights_photos_by_mask_state():
+    from maskfast.infer.config import PredictConfig
+    from maskfast.predict import parser
+    from maskfast.learn.config import parse_cli
+    probs = np.full((4, 18), 1e-4)                                   # three masked photos lean male, the unmasked one is sure of female
+    for i in range(3): probs[i, encode(0, 0, 1)] = 0.8; probs[i, encode(0, 1, 1)] = 0.2
+    probs[3, encode(2, 1, 1)] = 1
+    probs /= probs.sum(1, keepdims=True); g = np.zeros(4, int)
+    plain = person_consistency(probs, g)
+    assert [p // 3 % 2 for p in plain.argmax(1)] == [0] * 4              # equal weights: male, 3 photos to 1
+    assert np.allclose(person_consistency(probs, g, (2, 2, 2)), plain)   # only the ratios count
+    heavy = person_consistency(probs, g, (1, 1, 3))
+    assert list(heavy.argmax(1)) == [encode(0, 1, 1)] * 3 + [encode(2, 1, 1)]   # the unmasked face outweighs them; masks kept
+    for bad in ((1, 1), (1, 0, 3), (1, -1, 3), ('a', 1, 1)):
+        with pytest.raises(ValueError, match='vote weights must be 3'): person_consistency(probs, g, bad)
+    assert PredictConfig(**parse_cli(parser(), ['--vote-weights', '1', '1', '3'])).vote_weights == (1., 1., 3.)
+    assert PredictConfig().vote_weights is None
+    with pytest.raises(ValueError, match='3 positive numbers'): PredictConfig(vote_weights=(1, 1, 0))
+
 def test_grouping_finds_people(twin):
     from maskfast.data.cache import build_cache
     from maskfast.data.layout import read_train

@@ -4,6 +4,7 @@ __all__ = ['PredictConfig', 'PseudoConfig']
 
 from dataclasses import dataclass
 from ..learn.config import Config, option, PRECISIONS
+from .persons import vote_weights
 
 @dataclass
 class PredictConfig(Config):
@@ -17,10 +18,18 @@ class PredictConfig(Config):
                            "'features' (the first model's pooled features)", 'predict', choices=('thumbs', 'features'))
     min_sim: float = option(None, 'with the person vote: cosine similarity that links two photos of one person '
                             '(default 0.9 for thumbs, 0.8 for features)', 'predict')
+    vote_weights: tuple = option(None, "with the person vote: how much a photo counts in its person's gender and age by its "
+                                 "predicted mask state (worn incorrect none), e.g. 1 1 3 (an unmasked face shows the most; "
+                                 "+0.005 +- 0.005 on 12 runs, within the seeds' spread, README); default: all equal", 'predict',
+                                 type=float, nargs=3, metavar=('WORN', 'INCORRECT', 'NONE'))
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
     precision: str = option('auto', "inference precision: auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32) | "
                             "fp32 (the same probabilities on every machine, slower) | bf16 | fp16 (pseudo: its fits' too)", 'predict',
                             choices=PRECISIONS)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.vote_weights is not None: self.vote_weights = vote_weights(self.vote_weights)
 
 @dataclass
 class PseudoConfig(Config):

@@ -60,12 +60,13 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=True,
-                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs', precision='auto'):
+                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs', precision='auto', vote_weights=None):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
     plus the eval images' cache (at the first run's size) and the photo groups (None without `consistency`) with
     `return_cache`.
     `consistency` (on by default) groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
-    cosine similarity `min_sim`) and votes gender and age per group. `precision` as `ensemble_probs`."""
+    cosine similarity `min_sim`) and votes gender and age per group, each photo counted by `vote_weights` (worn, incorrect,
+    none) of its predicted mask state (equal when None). `precision` as `ensemble_probs`."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
@@ -73,7 +74,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache, precision)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
     groups = photo_groups(images, f[0] if f else None, min_sim) if consistency else None
-    if consistency: probs = person_consistency(probs, groups)
+    if consistency: probs = person_consistency(probs, groups, vote_weights)
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}'
                      + (f', gender and age voted over {len(set(groups))} photo groups' if consistency else ''))
