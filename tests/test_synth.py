@@ -42,3 +42,15 @@ def test_mislabel_share(tmp_path):
     mis = pd.read_csv(root / 'mislabels.csv')
     assert set(mis.kind) == {'gender', 'mask_swap'} and set(mis[mis.kind == 'gender'].folder) == set(df.path[df.gender != dc.gender])
     assert len(pd.read_csv(clean / 'mislabels.csv')) == 0
+
+def test_one_id_twice_never_in_one_folder():
+    "The twin's id shared by two people (as in the real data) keeps two folders even when their gender, race and age match."
+    from maskfast.data.twin import share_one_id
+    tr = pd.DataFrame({'id': [f'{i:06d}' for i in range(6)], 'gender': ['female', 'male', 'female', 'male', 'female', 'male'],
+                       'race': ['Asian'] * 6, 'age': [30, 19, 40, 19, 50, 19]})   # the 3rd from last matches the last, so does the 5th
+    src = share_one_id(tr)
+    assert src == 2 and tr.id.iloc[-1] == '000002' and tr.id.value_counts().max() == 2
+    paths = [f'{r.id}_{r.gender}_{r.race}_{r.age}' for r in tr.itertuples()]
+    assert len(set(paths)) == len(paths)
+    plain = pd.DataFrame({'id': ['a', 'b', 'c', 'd'], 'gender': ['male', 'female', 'male', 'female'], 'race': ['Asian'] * 4, 'age': [20, 30, 40, 50]})
+    assert share_one_id(plain) == 1 and list(plain.id) == ['a', 'b', 'c', 'b']   # as before: the third from last

@@ -1,5 +1,5 @@
 """Draw the synthetic twin of the competition data set: same layout, quirks and imbalance, visible but not trivial cues."""
-__all__ = ['CUES', 'look_cues', 'draw_person', 'sample_people', 'make_twin', 'default_twin']
+__all__ = ['CUES', 'look_cues', 'draw_person', 'sample_people', 'make_twin', 'share_one_id', 'default_twin']
 
 import hashlib, os
 from functools import partial
@@ -153,6 +153,16 @@ def _write_person(job, seed, dest):
     if rng.random() < 0.02: (d / '._mask1.jpg').write_bytes(b'\x00\x05\x16\x07' + bytes(60))
     return []
 
+def share_one_id(tr):
+    """Give the last person the id of an earlier one, as the real data has one id twice with different folders: the
+    third from last (as before), or the nearest earlier person whose gender, race or age differs from the last's, so that
+    the two folders (`{id}_{gender}_{race}_{age}`) never coincide. In place; returns the index the id came from."""
+    last = tr.iloc[-1]
+    src = next(j for j in range(len(tr) - 3, -1, -1)
+               if (tr.iloc[j][['gender', 'race', 'age']].values != last[['gender', 'race', 'age']].values).any())
+    tr.iloc[-1, tr.columns.get_loc('id')] = tr.iloc[src]['id']
+    return src
+
 def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, workers=None, progress=True):
     """Write a synthetic twin in the competition layout at `dest` (train/train.csv, train/images/, eval/info.csv,
     eval/images/), plus what only a twin can have: the answer key eval/solution.csv (ImageID, ans, Usage, and the
@@ -164,11 +174,11 @@ def make_twin(dest, people=2700, eval_people=1800, seed=0, mislabel=0.01, worker
     (dest / 'train' / 'images').mkdir(parents=True, exist_ok=True); (dest / 'eval' / 'images').mkdir(parents=True, exist_ok=True)
     tr = sample_people(people, rng)
     tr.loc[rng.random(people) < 0.01, 'id'] += '-1'
-    if people > 10: tr.loc[people - 1, 'id'] = tr.loc[people - 3, 'id']    # one id twice, with different folders
     true_gender = tr['gender'].copy()
     bad = rng.random(people) < mislabel
     swap_gender = bad & (rng.random(people) < 0.5)
     tr.loc[swap_gender, 'gender'] = np.where(tr.loc[swap_gender, 'gender'] == 'male', 'female', 'male')
+    if people > 10: share_one_id(tr)
     tr['path'] = [f'{r.id}_{r.gender}_{r.race}_{r.age}' for r in tr.itertuples()]
     jobs = [(i, r.path, true_gender[i] == 'female', r.age, r.race, 'swap_mask' if bad[i] and not swap_gender[i] else 'train')
             for i, r in enumerate(tr.itertuples())]
