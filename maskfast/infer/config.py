@@ -20,7 +20,7 @@ class PredictConfig(Config):
                             '(default 0.9 for thumbs, 0.8 for features)', 'predict')
     vote_weights: tuple = option(None, "with the person vote: how much a photo counts in its person's gender and age by its "
                                  "predicted mask state (worn incorrect none), e.g. 1 1 3 (an unmasked face shows the most; "
-                                 "+0.005 +- 0.005 on 12 runs, within the seeds' spread, README); default: all equal", 'predict',
+                                 "+0.005 +- 0.003 on the default's 6 seeds, within their spread, README); default: all equal", 'predict',
                                  type=float, nargs=3, metavar=('WORN', 'INCORRECT', 'NONE'))
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
     precision: str = option('auto', "inference precision: auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32) | "

@@ -44,8 +44,9 @@ def group_people(feats, k=6, min_sim=0.9, max_size=7):
 def person_consistency(probs, groups, weights=None):
     """Per group of photos of one person: each photo keeps its own mask-state marginal, and its gender and age marginals
     become the group's mean ones. `weights` (worn, incorrect, none): how much a photo counts in its group's mean by its
-    own most likely mask state (e.g. (1, 1, 3): an unmasked face shows the most; None or equal weights: the plain mean). The result stays a distribution (its top probability still says how sure the vote is,
-    which pseudo-label thresholds read); its arg-max is the photo's mask state with the group's gender and age. The mean
+    own most likely mask state (e.g. (1, 1, 3): an unmasked face shows the most; None or equal weights: the plain mean).
+    The result stays a distribution (its top probability still says how sure the vote is, which pseudo-label
+    thresholds read); its arg-max is the photo's mask state with the group's gender and age. The mean
     scored the same as summed log marginals (0.5447 both on the 2,000-person eval, README) and a prior-corrected log
     sum lower (0.5387)."""
     p = probs.reshape(-1, 3, 2, 3)

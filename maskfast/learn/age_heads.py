@@ -72,11 +72,12 @@ class GaussianAgeLoss(nn.Module):
         return (F.huber_loss(z, t, reduction='none', delta=1.0) + spread).mean()
 
 class HybridAgeLoss(nn.Module):
-    "The hybrid head's loss: `group_loss` on its 3 group logits plus `weight` x the Gaussian age loss on its regression."
-    def __init__(self, group_loss, weight=1.): super().__init__(); self.group_loss, self.reg, self.weight = group_loss, GaussianAgeLoss(), weight
-    def forward(self, logits, group, age): return self.group_loss(logits[:, :3], group) + self.weight * self.reg(logits[:, 3:5], age)
+    """The loss of a head with 3 group logits and an age output after them: `group_loss` on the groups plus `weight` x
+    `age_loss` on the rest (the hybrid head's Gaussian age loss by default)."""
+    def __init__(self, group_loss, weight=1., age_loss=None):
+        super().__init__(); self.group_loss, self.reg, self.weight = group_loss, age_loss or GaussianAgeLoss(), weight
+    def forward(self, logits, group, age): return self.group_loss(logits[:, :3], group) + self.weight * self.reg(logits[:, 3:], age)
 
-class ClassOrdinalAgeLoss(nn.Module):
+class ClassOrdinalAgeLoss(HybridAgeLoss):
     "The class-ordinal head's loss: `group_loss` on its 3 group logits plus `weight` x the ordinal loss on its thresholds."
-    def __init__(self, group_loss, weight=1.): super().__init__(); self.group_loss, self.ordinal, self.weight = group_loss, OrdinalAgeLoss(), weight
-    def forward(self, logits, group, age): return self.group_loss(logits[:, :3], group) + self.weight * self.ordinal(logits[:, 3:], age)
+    def __init__(self, group_loss, weight=1.): super().__init__(group_loss, weight, OrdinalAgeLoss())
