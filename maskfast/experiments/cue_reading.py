@@ -19,8 +19,8 @@ def readable_cues(cues):
     "The cues as one column each: lips as red minus green (lipstick against skin tone), hair and skin as mean RGB."
     c = cues
     return pd.DataFrame({'long_hair': c.long_hair, 'rx': c.rx, 'ry': c.ry, 'brow': c.brow, 'lips': c.lips_r - c.lips_g,
-                         'beard': c.beard, 'hair': c[['hair_r', 'hair_g', 'hair_b']].mean(1), 'wrinkles': c.wrinkles,
-                         'wrinkle_dark': c.wrinkle_dark, 'skin': c[['skin_r', 'skin_g', 'skin_b']].mean(1)})[READABLE]
+                         'beard': c.beard, 'hair': c[['hair_r', 'hair_g', 'hair_b']].mean(axis=1), 'wrinkles': c.wrinkles,
+                         'wrinkle_dark': c.wrinkle_dark, 'skin': c[['skin_r', 'skin_g', 'skin_b']].mean(axis=1)})[READABLE]
 
 def within_class_weights(out, x, cls, min_n=30):
     """(n_cues,) standardized coefficients of a least-squares fit of `out` on the columns of `x` (N, n_cues) inside
