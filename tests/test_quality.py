@@ -74,6 +74,33 @@ def test_age_heads_learn_from_the_age(age_head):
         assert age_group_probs(reg_only, age_head)[2].argmax() == 2
     assert list(age_group_probs(sure, age_head).argmax(1)) == [0, 1, 2]
 
+def test_skip_boundary_age_leaves_those_ages_out_of_the_age_loss_only():
+    import torch.nn.functional as F
+    from maskfast.learn.losses import make_loss
+    from maskfast.learn.config import FitConfig
+    logits = torch.randn(6, 8, requires_grad=True)
+    y, age = torch.tensor([0, 7, 14, 2, 10, 17]), torch.tensor([25, 28, 59, 60, 57, 40])   # items 1, 2, 4 in the bands
+    loss = make_loss('ce', 'multi', skip_ages=((28, 29), (57, 59)))
+    l = loss(logits, y, age); l.backward()
+    keep = torch.tensor([0, 3, 5])
+    want = F.cross_entropy(logits[:, :3], y // 6) + F.cross_entropy(logits[:, 3:5], (y // 3) % 2) + F.cross_entropy(logits[keep, 5:], y[keep] % 3)
+    assert torch.allclose(l, want)
+    g = logits.grad
+    assert g[[1, 2, 4], 5:].abs().sum() == 0 and g[[0, 3, 5], 5:].abs().sum(1).min() > 0   # the age head hears only the rest
+    assert g[[1, 2, 4], :5].abs().sum(1).min() > 0                                         # mask and gender hear everyone
+    everyone_old = make_loss('ce', 'multi', skip_ages=((0, 120),))(logits, y, age)         # nobody left for age: no age term
+    assert torch.allclose(everyone_old, F.cross_entropy(logits[:, :3], y // 6) + F.cross_entropy(logits[:, 3:5], (y // 3) % 2))
+    with pytest.raises(ValueError, match='second target'): loss(logits, y)
+    with pytest.raises(ValueError, match='multi head'): FitConfig(skip_boundary_age=True, head='single')
+
+def test_skip_boundary_age_fit_and_predict(twin, tmp_path):
+    from maskfast.learn.train import fit_run
+    from maskfast.infer.submission import predict_eval
+    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), skip_boundary_age=True, **TINY)
+    assert 'skip_boundary_age: true' in (tmp_path / 'o' / 'args.yaml').read_text()
+    _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False, consistency=False)
+    assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
+
 def test_unknown_age_head_names_the_heads():
     from maskfast.learn.age_heads import age_group_probs
     with pytest.raises(ValueError, match="'hybrid'"): age_group_probs(torch.zeros(2, 3), 'gaussian')

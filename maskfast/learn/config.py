@@ -87,7 +87,11 @@ class FitConfig(Config):
                              'data', type=float, nargs=4, metavar=('X0', 'Y0', 'X1', 'Y1'))
     old_from: int = option(60, 'age from which a person counts as >=60 (e.g. 58)', 'data')
     drop_boundary: bool = option(False, 'drop training people whose age lies in the --boundary-ages bands', 'data')
-    boundary_ages: tuple = option((28, 29, 57, 59), 'the two inclusive age bands (lo hi lo hi) that --drop-boundary drops', 'data',
+    skip_boundary_age: bool = option(False, 'keep the people of the --boundary-ages bands for mask and gender and leave them out '
+                                     'of the age loss only: their age group is the ambiguous label, their photos still teach the rest '
+                                     '(--drop-boundary drops them whole; multi head)', 'data')
+    boundary_ages: tuple = option((28, 29, 57, 59), 'the two inclusive age bands (lo hi lo hi) that --drop-boundary drops '
+                                  'and --skip-boundary-age leaves out of the age loss', 'data',
                                   type=int, nargs=4, metavar=('LO1', 'HI1', 'LO2', 'HI2'))
     label_fixes: str = option(None, 'CSV/YAML of label corrections (gender_swap, mask_swap, age)', 'data')
     downsample: bool = option(True, 'one of the 5 mask photos per person, re-drawn every epoch', 'data',
@@ -177,6 +181,9 @@ class FitConfig(Config):
         for name in ('erase', 'cutmix', 'mixup_old'):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f'--{name.replace("_", "-")} {getattr(self, name)} is a probability per training photo: between 0 (off) and 1')
+        if self.skip_boundary_age and (self.head != 'multi' or self.task != 'all'):
+            raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
+                             f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
         if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
 

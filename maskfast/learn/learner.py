@@ -20,7 +20,7 @@ from ..data.sampling import class_weights
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor=None, patience=0, run_dir=None, class_weight_power=0.5,
                  wd=None, quiet=False, wandb=False, keep_best=1, task='all', age_head='class', old_from=60, select_best=True, ema=0.,
-                 stem='plain'):
+                 stem='plain', skip_ages=None):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,
     metrics every epoch, CPU bf16 autocast / CUDA fp16, and when `run_dir` is given: history.csv, best model.pth,
     per-epoch last.pth checkpoints (each followed by its history row), the `keep_best` best epochs under checkpoints/,
@@ -28,7 +28,8 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     `select_best=False` keeps the last epoch (a refit whose validation people are in training has nothing to select on).
     `ema` > 0: validate and keep an exponential moving average of the weights over about that many epochs; `stem` 's2d':
     the space-to-depth stem, 's2d-detail' with the detail channel, 's2d-fine' at twice the side, 's2d-fine-log' that from
-    the log brightness's detail, told the loaders' normalisation (`build_model`)."""
+    the log brightness's detail, told the loaders' normalisation (`build_model`). `skip_ages` ((lo, hi), ...): ages left out
+    of the multi head's age loss (`--skip-boundary-age`; the loaders must give the age as a second target)."""
     model = build_model(arch, head, task, age_head, stem)
     norm = _input_norm(dls)
     if norm is not None: set_input_stats(model, *norm)
@@ -47,7 +48,7 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     elif main: path = Path(run_dir)
     else: path = Path(tempfile.gettempdir()) / f'maskfast-rank{rank()}'   # ranks > 0 keep lr_find's scratch out of the run folder
     path.mkdir(parents=True, exist_ok=True)
-    learn = Learner(dls, model, loss_func=make_loss(loss, head, cw, task=task, age_head=age_head, old_from=old_from), metrics=mask_metrics(task), splitter=default_split,
+    learn = Learner(dls, model, loss_func=make_loss(loss, head, cw, task=task, age_head=age_head, old_from=old_from, skip_ages=skip_ages), metrics=mask_metrics(task), splitter=default_split,
                     path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()
     elif prec == 'bf16' and dls.device.type == 'cuda': learn.to_bf16()

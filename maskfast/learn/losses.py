@@ -51,13 +51,22 @@ def _age_targets(age_head, group, age):
 
 class MultiTaskLoss(nn.Module):
     """Sum of per-task losses on 3 + 2 + age-head logits; the 18-class target is decoded into mask, gender and age
-    group; an ordinal or regression age head learns from the person's `age` instead, a hybrid or class-ordinal one from both."""
-    def __init__(self, mask, gender, age, weights=(1., 1., 1.), age_head='class'):
+    group; an ordinal or regression age head learns from the person's `age` instead, a hybrid or class-ordinal one from both.
+    `skip_ages` ((lo, hi), ...): items whose `age` lies in one of these inclusive bands count for mask and gender only."""
+    def __init__(self, mask, gender, age, weights=(1., 1., 1.), age_head='class', skip_ages=None):
         super().__init__(); self.mask, self.gender, self.age, self.weights, self.age_head = mask, gender, age, weights, age_head
+        self.skip_ages = skip_ages
     def forward(self, logits, y, age=None):
         wm, wg, wa = self.weights
-        return (wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
-                + wa * self.age(logits[:, 5:], *_age_targets(self.age_head, y % 3, age)))
+        loss = wm * self.mask(logits[:, :3], y // 6) + wg * self.gender(logits[:, 3:5], (y // 3) % 2)
+        la, ya, aa = logits[:, 5:], y % 3, age
+        if self.skip_ages:
+            if age is None: raise ValueError('skip_ages needs each item\'s age as a second target (extra_targets=("age",))')
+            a = age.view(-1); keep = torch.ones_like(a, dtype=torch.bool)
+            for lo, hi in self.skip_ages: keep &= ~((a >= lo) & (a <= hi))
+            if not keep.any(): return loss
+            la, ya, aa = la[keep], ya[keep], age.view(-1)[keep]
+        return loss + wa * self.age(la, *_age_targets(self.age_head, ya, aa))
 
 class TaskLoss(nn.Module):
     "A loss on one task's logits; the 18-class target is decoded into that task's label (the person's age for an age head)."
@@ -97,12 +106,12 @@ def _task_specs(spec):
     return per
 
 def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all',
-              age_head='class', old_from=60):
+              age_head='class', old_from=60, skip_ages=None):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
     'mask:ce;gender:ce;age:0.6*focal+0.4*f1' (a task not named takes 'ce'); `class_weights` (18) feed 'wce' (single
     head only). A single-task model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal,
     regression, hybrid or class-ordinal `age_head` (multi head, or the age task) is trained on the person's age (the second target)
-    by its own likelihood."""
+    by its own likelihood. `skip_ages`: age bands left out of the multi head's age loss (`MultiTaskLoss`)."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if age_head != 'class' and head == 'single' and task == 'all': raise ValueError(f'the {age_head} age head needs --head multi')
     act = dict(age_head=age_head, old_from=old_from)
@@ -114,4 +123,4 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
     per = _task_specs(spec)
     return _Activated(MultiTaskLoss(parse_loss(per['mask'], 3, None, smoothing, gamma), parse_loss(per['gender'], 2, None, smoothing, gamma),
-                                    _age_loss(age_head, per['age'], smoothing, gamma), task_weights, age_head), **act)
+                                    _age_loss(age_head, per['age'], smoothing, gamma), task_weights, age_head, skip_ages), **act)

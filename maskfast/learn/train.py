@@ -88,7 +88,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
-                           extra_targets=('age',) if cfg.age_head != 'class' else (),
+                           extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age else (),
                            mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
     if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
@@ -96,7 +96,8 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         return mask_learner(dls, cfg.arch, cfg.head, cfg.loss, cfg.weights, cfg.pretrained, precision, cfg.channels_last,
                             patience=0 if valid_last else cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
-                            select_best=not all_people, ema=cfg.ema, stem=stem)
+                            select_best=not all_people, ema=cfg.ema, stem=stem,
+                            skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
