@@ -20,6 +20,7 @@ LESSONS = {
     'mixup among >=60, p 0.5': {'mixup_old': 0.5},
     'ordinal age head': {'age_head': 'ordinal'},
     'boundary drop 28-29, 57-59': {'drop_boundary': True},
+    'boundary ages out of the age loss only': {'skip_boundary_age': True},
     'old from 58': {'old_from': 58},
     'val-as-train (--full), same time': {'full': True, 'epochs_scale': 0.45},
     'regression age head': {'age_head': 'regression'},
@@ -31,6 +32,7 @@ PREDICT_LESSONS = {
     'TTA off': {'tta': 0},
     'person consistency off (default: on, thumbnail groups)': {'consistency': False},
     'person consistency by model-feature groups': {'group_by': 'features'},
+    'person vote by mask state 1 1 3': {'vote_weights': (1., 1., 3.)},
 }
 
 def _done(path):
