@@ -91,6 +91,9 @@ def test_skip_boundary_age_leaves_those_ages_out_of_the_age_loss_only():
     everyone_old = make_loss('ce', 'multi', skip_ages=((0, 120),))(logits, y, age)         # nobody left for age: no age term
     assert torch.allclose(everyone_old, F.cross_entropy(logits[:, :3], y // 6) + F.cross_entropy(logits[:, 3:5], (y // 3) % 2))
     with pytest.raises(ValueError, match='second target'): loss(logits, y)
+    old = make_loss('ce', 'multi'); del old.loss.__dict__['skip_ages']     # as a loss pickled before the option unpickles
+    everyone = F.cross_entropy(logits[:, :3], y // 6) + F.cross_entropy(logits[:, 3:5], (y // 3) % 2) + F.cross_entropy(logits[:, 5:], y % 3)
+    assert torch.allclose(old(logits, y), everyone)
     with pytest.raises(ValueError, match='multi head'): FitConfig(skip_boundary_age=True, head='single')
 
 def test_skip_boundary_age_fit_and_predict(twin, tmp_path):

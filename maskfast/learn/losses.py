@@ -53,6 +53,7 @@ class MultiTaskLoss(nn.Module):
     """Sum of per-task losses on 3 + 2 + age-head logits; the 18-class target is decoded into mask, gender and age
     group; an ordinal or regression age head learns from the person's `age` instead, a hybrid or class-ordinal one from both.
     `skip_ages` ((lo, hi), ...): items whose `age` lies in one of these inclusive bands count for mask and gender only."""
+    skip_ages = None   # the class default: a loss pickled before --skip-boundary-age (`learn.export()`) has no such attribute
     def __init__(self, mask, gender, age, weights=(1., 1., 1.), age_head='class', skip_ages=None):
         super().__init__(); self.mask, self.gender, self.age, self.weights, self.age_head = mask, gender, age, weights, age_head
         self.skip_ages = skip_ages
