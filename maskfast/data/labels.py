@@ -39,10 +39,11 @@ def relabel_ages(df, old_from=60):
     return df
 
 def boundary_mask(age, band=((28, 29), (57, 59))):
-    "True where an age lies inside one of the inclusive `band` ranges around a class boundary."
-    age = np.asarray(age)
-    out = np.zeros(age.shape, bool)
-    for lo, hi in band: out |= (age >= lo) & (age <= hi)
+    """True where an age lies inside one of the inclusive `band` ranges around a class boundary. A torch tensor (a
+    batch's ages in a loss, on its device) gives a bool tensor; anything else a numpy array."""
+    age = age if hasattr(age, 'device') else np.asarray(age)
+    out = age != age   # all False (ages are never NaN), in the input's own kind
+    for lo, hi in band: out = out | ((age >= lo) & (age <= hi))
     return out
 
 def drop_age_boundary(df, train_idx, band=((28, 29), (57, 59))):

@@ -3,6 +3,7 @@ __all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'TaskLoss
 
 import re, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
+from ..data.labels import boundary_mask
 from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss, ClassOrdinalAgeLoss
 from .models import output_probs, task_target, TASKS
 
@@ -63,8 +64,7 @@ class MultiTaskLoss(nn.Module):
         la, ya, aa = logits[:, 5:], y % 3, age
         if self.skip_ages:
             if age is None: raise ValueError('skip_ages needs each item\'s age as a second target (extra_targets=("age",))')
-            a = age.view(-1); keep = torch.ones_like(a, dtype=torch.bool)
-            for lo, hi in self.skip_ages: keep &= ~((a >= lo) & (a <= hi))
+            keep = ~boundary_mask(age.view(-1), self.skip_ages)
             if not keep.any(): return loss
             la, ya, aa = la[keep], ya[keep], age.view(-1)[keep]
         return loss + wa * self.age(la, *_age_targets(self.age_head, ya, aa))
