@@ -46,12 +46,16 @@ def _batch(cache, rows, flip_rng=None):
     x = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
     return normalize_u8(x, *imagenet_stats).contiguous(memory_format=torch.channels_last)
 
+def _cpu_dtype():
+    "bf16 for autocast where the CPU has it natively, else None (fp32)."
+    from ..learn.callbacks import pick_precision
+    return torch.bfloat16 if pick_precision('auto', torch.device('cpu')) == 'bf16' else None
+
 def train_cue_probe(cache, targets, visible, persons, epochs=8, arch='resnet18', stem='s2d-fine', lr=3e-3, bs=32,
                     photos_per_person=3, seed=0, log=print):
     """A model (`arch`, `stem`) trained to regress the standardized `targets` (N, n_cues) of the cached photos, each
     epoch on `photos_per_person` random photos of every person (as fit keeps 1 of the 5 masked ones), flips only,
     one-cycle AdamW at `lr`, bf16 autocast where the CPU has it. Returns the model."""
-    from ..learn.callbacks import pick_precision
     from ..learn.models import build_model
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
     n_out = targets.shape[1]
@@ -63,7 +67,7 @@ def train_cue_probe(cache, targets, visible, persons, epochs=8, arch='resnet18',
     steps = max(1, epochs * (per_epoch // bs))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.25)
-    dtype = torch.bfloat16 if pick_precision('auto', torch.device('cpu')) == 'bf16' else None
+    dtype = _cpu_dtype()
     T, V, t0, done = torch.from_numpy(np.asarray(targets, np.float32)), torch.from_numpy(np.asarray(visible, np.float32)), time.time(), 0
     for ep in range(epochs):
         model.train(); tot, n = 0., 0
@@ -79,8 +83,7 @@ def train_cue_probe(cache, targets, visible, persons, epochs=8, arch='resnet18',
 
 def probe_outputs(model, cache, n_out, bs=128):
     "(N, n_out) outputs of the probe on every cached photo, averaged with the flipped view."
-    from ..learn.callbacks import pick_precision
-    dtype = torch.bfloat16 if pick_precision('auto', torch.device('cpu')) == 'bf16' else None
+    dtype = _cpu_dtype()
     out = []
     with torch.inference_mode(), torch.autocast('cpu', dtype=dtype, enabled=dtype is not None):
         for s in range(0, len(cache), bs):
