@@ -268,3 +268,4 @@ class RunState(Config):
     world_size: int = 1       # processes
     extra: str = None         # what was added to training (pseudo labels), if anything
     face_fallback: tuple = None  # with --crop face: the crop box (fractions) of images where no face was found
+    old_share: float = None   # share of the labelled images trained on whose person is >=60 (age 60+, before --old-from): predict's --old-share

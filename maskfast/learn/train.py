@@ -84,7 +84,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         from_weights = cfg.pretrained or bool(cfg.weights)
         mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
     state = state.replace(data=str(data), size=size, stem=stem, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
-                          face_fallback=caches[0].face_fallback,
+                          face_fallback=caches[0].face_fallback, old_share=_old_share(df, tr, va, all_people),
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
@@ -122,6 +122,12 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
           f'in {res["seconds"]:.0f}s -> {run_dir}' + ('\n(the validation people were trained on: not a hold-out score)' if all_people else ''))
     close_distributed()
     return res
+
+def _old_share(df, tr, va, all_people):
+    "Share of the labelled images trained on (pseudo-labelled ones have no age) whose person is >=60 by the competition's cut."
+    age = df['age'].to_numpy()[np.concatenate([tr, va]) if all_people else np.asarray(tr)]
+    age = age[age >= 0]
+    return round(float((age >= 60).mean()), 6) if len(age) else None
 
 def _people_line(df, tr, va, cfg, all_people):
     "Who trains: every person (val-as-train) or all but the hold-out fold, and why a hold-out was kept."
