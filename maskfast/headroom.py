@@ -20,7 +20,7 @@ def main(
     from .experiments.headroom import run_headroom
     try: r = run_headroom(run, data, tta, seed, not no_cues, ideal_people, save=run if save else None)
     except (ValueError, FileNotFoundError) as e: raise CliError(f'maskfast.headroom: {e}') from None
-    for k, what in (('photo', 'each photo alone         '), ('voted', "with predict's person vote")):
+    for k, what in (('photo', 'each photo alone         '), ('voted', "as predict decides        ")):
         sc = r['scores'][k]
         print(f"{what} macro F1 {sc['f1']:.4f}  (mask {sc['mask']:.3f}  gender {sc['gender']:.3f}  age {sc['age']:.3f})")
     print(f"photo groups against the true persons: adjusted Rand {r['grouping_ari']:.3f}")

@@ -3,7 +3,7 @@ could add to its eval probabilities, measured against an answer key that names e
 `eval/solution.csv`). Both are oracles (they see the key), so they bound what post-processing could win: when both
 are small, the gap to the ceiling lies in what the model reads from each person, not in how its outputs are decided.
 `run_headroom` also scores the one predict pass it makes as `predict` would (each photo alone, and with the person
-vote that `predict` applies by default), so one call measures a run completely and can keep what it measured."""
+vote and the >=60 share that `predict` applies by default), so one call measures a run completely and can keep what it measured."""
 __all__ = ['weighted_decision', 'tune_class_weights', 'pool_persons', 'headroom', 'eval_scores', 'run_headroom']
 
 import numpy as np
@@ -62,14 +62,16 @@ def eval_scores(y, probs):
 def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000, save=None):
     """`headroom` of the eval predictions of `runs` (a run folder or k-fold parent, or a list; predicted as `predict`
     does) against `data`'s `eval/solution.csv`, which must name each photo's person (the twin's does); under 'scores'
-    the same pass scored each photo alone ('photo') and with `predict`'s default person vote ('voted', over
+    the same pass scored each photo alone ('photo', its own arg-max) and with `predict`'s default decision ('voted': the
+    person vote by mask state and the >=60 share, over
     appearance groups whose purity against the true persons is 'grouping_ari'); with `cues` and the twin's
     `eval/cues.csv`, also what the model reads (`cue_reading` with an ideal observer learned on `ideal_people`
     simulated people, under 'cues'). `save`: a folder that receives headroom.json (all of it) and eval_probs.npz
     (ImageID, the per-photo probabilities, the photo groups), so a measurement outlives the session that made it."""
     import pandas as pd
     from pathlib import Path
-    from ..infer.persons import grouping_ari, person_consistency, photo_groups
+    from ..infer.persons import grouping_ari, person_consistency, photo_groups, DEFAULT_VOTE_WEIGHTS
+    from ..infer.old_share import DEFAULT_OLD_SHARE, call_old_share, resolve_old_share
     from ..infer.submission import predict_eval
     from ..learn.runs import find_runs, run_data
     runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
@@ -81,14 +83,16 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000,
     if not {'ImageID', 'ans', 'person'} <= set(sol.columns):
         raise ValueError(f'{key} has columns {list(sol.columns)}: headroom needs ImageID, ans and person (who each photo shows)')
     sub, probs, images, _ = predict_eval(runs, data, out=None, tta=tta, progress=False, consistency=False,   # per-photo outputs
-                                         return_cache=True)
+                                         old_share=None, return_cache=True)
     m = sub[['ImageID']].merge(sol, on='ImageID', how='left')
     if m['ans'].isna().any(): raise ValueError(f'{key} lacks {int(m["ans"].isna().sum())} eval image(s), e.g. '
                                                f'{list(m.loc[m["ans"].isna(), "ImageID"][:3])}')
     y, persons = m['ans'].astype(int).values, m['person'].astype(str).values
     res = headroom(probs, y, persons, seed)
     groups = photo_groups(images)
-    res['scores'] = {'photo': eval_scores(y, probs), 'voted': eval_scores(y, person_consistency(probs, groups))}
+    voted = person_consistency(probs, groups, DEFAULT_VOTE_WEIGHTS)
+    voted, _ = call_old_share(voted, resolve_old_share(DEFAULT_OLD_SHARE, find_runs(runs)))
+    res['scores'] = {'photo': eval_scores(y, probs), 'voted': eval_scores(y, voted)}
     res['grouping_ari'] = grouping_ari(groups, persons)
     if cues and (Path(data) / 'eval' / 'cues.csv').exists():
         from .cue_reading import cue_reading, read_cues

@@ -32,7 +32,8 @@ PREDICT_LESSONS = {
     'TTA off': {'tta': 0},
     'person consistency off (default: on, thumbnail groups)': {'consistency': False},
     'person consistency by model-feature groups': {'group_by': 'features'},
-    'person vote by mask state 1 1 3': {'vote_weights': (1., 1., 3.)},
+    'person vote with equal weights (default: 1 1 3 by mask state)': {'vote_weights': (1., 1., 1.)},
+    '>=60 share off (default: 1.5x the training share)': {'old_share': 'off'},
 }
 
 def _done(path):

@@ -4,7 +4,8 @@ __all__ = ['PredictConfig', 'PseudoConfig']
 
 from dataclasses import dataclass
 from ..learn.config import Config, option, PRECISIONS
-from .persons import vote_weights
+from .persons import vote_weights, DEFAULT_VOTE_WEIGHTS
+from .old_share import parse_old_share, DEFAULT_OLD_SHARE
 
 @dataclass
 class PredictConfig(Config):
@@ -18,10 +19,14 @@ class PredictConfig(Config):
                            "'features' (the first model's pooled features)", 'predict', choices=('thumbs', 'features'))
     min_sim: float = option(None, 'with the person vote: cosine similarity that links two photos of one person '
                             '(default 0.9 for thumbs, 0.8 for features)', 'predict')
-    vote_weights: tuple = option(None, "with the person vote: how much a photo counts in its person's gender and age by its "
-                                 "predicted mask state (worn incorrect none), e.g. 1 1 3 (an unmasked face shows the most; "
-                                 "+0.005 +- 0.003 on the default's 6 seeds, within their spread, README); default: all equal", 'predict',
+    vote_weights: tuple = option(DEFAULT_VOTE_WEIGHTS, "with the person vote: how much a photo counts in its person's gender and "
+                                 "age by its predicted mask state (worn incorrect none); 1 1 1: all alike (an unmasked face shows "
+                                 "the most; with --old-share 1.5x, +0.015 +- 0.009 over 1 1 1 without it, README)", 'predict',
                                  type=float, nargs=3, metavar=('WORN', 'INCORRECT', 'NONE'))
+    old_share: str = option(DEFAULT_OLD_SHARE, "share of the eval photos called >=60, set without labels by a weight on that class: "
+                            "a multiple of the run's training share of >=60 (1.5x: the thin class called a little more often "
+                            "than it trains, which macro F1 rewards), 'train', a fraction (e.g. 0.1) or off (the model's own "
+                            "arg-max)", 'predict', metavar='SHARE')
     cache: bool = option(True, 'the preprocessing cache', 'predict', off='decode the images on every read instead of using the preprocessing cache')
     precision: str = option('auto', "inference precision: auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32) | "
                             "fp32 (the same probabilities on every machine, slower) | bf16 | fp16 (pseudo: its fits' too)", 'predict',
@@ -30,6 +35,7 @@ class PredictConfig(Config):
     def __post_init__(self):
         super().__post_init__()
         if self.vote_weights is not None: self.vote_weights = vote_weights(self.vote_weights)
+        parse_old_share(self.old_share)
 
 @dataclass
 class PseudoConfig(Config):

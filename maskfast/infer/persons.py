@@ -1,9 +1,12 @@
 """Person-level decisions on unlabeled photos: group the photos of one person by appearance, then vote gender and age
 per group while each photo keeps its own mask state."""
-__all__ = ['thumb_features', 'group_people', 'person_consistency', 'vote_weights', 'photo_groups', 'grouping_ari']
+__all__ = ['DEFAULT_VOTE_WEIGHTS', 'thumb_features', 'group_people', 'person_consistency', 'vote_weights', 'photo_groups',
+           'grouping_ari']
 
 import numpy as np, torch
 from ..data.labels import encode
+
+DEFAULT_VOTE_WEIGHTS = (1., 1., 3.)   # predict's: the unmasked photo counts three times in its person's gender and age vote
 
 def thumb_features(cache, rows=None, size=(16, 12)):
     "Identity descriptor per image: a small thumbnail with the lower-centre face (where masks differ) blanked out."

@@ -4,8 +4,9 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 
 import json, os
 from pathlib import Path
-import pandas as pd
-from .persons import person_consistency, photo_groups
+import numpy as np, pandas as pd
+from .persons import person_consistency, photo_groups, DEFAULT_VOTE_WEIGHTS
+from .old_share import OLD, DEFAULT_OLD_SHARE, resolve_old_share, call_old_share
 from .predict import predict_cache, vote_runs
 from ..data.cache import open_images
 from ..data.labels import MASKS, GENDERS, AGES, TASK_NAMES, decode
@@ -60,13 +61,16 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=True,
-                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs', precision='auto', vote_weights=None):
+                 min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs', precision='auto',
+                 vote_weights=DEFAULT_VOTE_WEIGHTS, old_share=DEFAULT_OLD_SHARE):
     """Write `out` (ImageID,ans in eval/info.csv order) from one or more run folders; returns (submission, probs),
     plus the eval images' cache (at the first run's size) and the photo groups (None without `consistency`) with
     `return_cache`.
     `consistency` (on by default) groups photos of one person by appearance (`group_by` thumbnails or model features, linked at
     cosine similarity `min_sim`) and votes gender and age per group, each photo counted by `vote_weights` (worn, incorrect,
-    none) of its predicted mask state (equal when None). `precision` as `ensemble_probs`."""
+    none) of its predicted mask state (default 1 1 3; equal when None). `old_share` (default 1.5x the runs' training
+    share; a fraction, 'train' or off: `resolve_old_share`) weighs the >=60 classes so that that share of the photos is
+    called >=60. `precision` as `ensemble_probs`."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
@@ -75,6 +79,12 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
     groups = photo_groups(images, f[0] if f else None, min_sim) if consistency else None
     if consistency: probs = person_consistency(probs, groups, vote_weights)
+    share = resolve_old_share(old_share, used)
+    if share is not None:
+        own = np.isin(probs.argmax(1), OLD).mean()
+        probs, c = call_old_share(probs, share)
+        if out or progress: print(f'old share {old_share}: {np.isin(probs.argmax(1), OLD).mean():.1%} of the eval photos called >=60 (target '
+              f'{share:.1%}; the model\'s own arg-max {own:.1%}; weight {c:.3g} on p(>=60))')
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}'
                      + (f', gender and age voted over {len(set(groups))} photo groups' if consistency else ''))
