@@ -30,6 +30,7 @@ def test_old_share_weight_exact_on_distinct_rows():
         q, c = call_old_share(p, k / 10)
         assert list(np.flatnonzero(np.isin(q.argmax(1), OLD))) == list(range(10 - k, 10))   # the k most likely >=60 rows
     assert old_share_weight(p, 0.0) < old_share_weight(p, 0.5) < old_share_weight(p, 1.0)
+    assert call_old_share(np.zeros((0, 18)), 0.1)[0].shape == (0, 18)          # nothing to predict: nothing moves
 
 def test_parse_old_share_values_and_errors():
     assert parse_old_share('train') == ('times', 1.0) and parse_old_share('1.25x') == ('times', 1.25)

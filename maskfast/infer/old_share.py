@@ -60,6 +60,7 @@ def old_share_weight(probs, share):
     the geometric midpoint between two neighbouring ratios of a row's best >=60 probability to its best other one.
     Rows with equal ratios (a voted person's photos) move together: the cut nearest to the share is taken."""
     p = np.asarray(probs, np.float64)
+    if not len(p): return 1.0
     rest = np.delete(p, OLD, axis=1).max(1)
     logr = np.log(np.maximum(p[:, OLD].max(1), 1e-300)) - np.log(np.maximum(rest, 1e-300))
     u, counts = np.unique(np.round(logr, 9), return_counts=True)
