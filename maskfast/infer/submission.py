@@ -5,7 +5,7 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 import json, os
 from pathlib import Path
 import numpy as np, pandas as pd
-from .persons import person_consistency, photo_groups, DEFAULT_VOTE_WEIGHTS
+from .persons import person_consistency, photo_groups, grouping_view, DEFAULT_VOTE_WEIGHTS
 from .old_share import OLD, DEFAULT_OLD_SHARE, resolve_old_share, call_old_share
 from .predict import predict_cache, vote_runs
 from ..data.cache import open_images
@@ -77,7 +77,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     feats = consistency and group_by == 'features'
     probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache, precision)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
-    groups = photo_groups(images, f[0] if f else None, min_sim) if consistency else None
+    groups = (photo_groups(images, f[0], min_sim) if f else photo_groups(grouping_view(images, cache), None, min_sim)) if consistency else None
     if consistency: probs = person_consistency(probs, groups, vote_weights)
     share = resolve_old_share(old_share, used)
     if share is not None:
