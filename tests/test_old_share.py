@@ -78,3 +78,15 @@ def test_the_fit_records_the_training_share_of_old_people(twin, trained, tmp_pat
     (tmp_path / 'model.json').write_text('{"old_from": 58}')
     pd.DataFrame({'train': np.arange(1, 19)}).to_csv(tmp_path / 'balance.csv')
     with pytest.raises(FileNotFoundError, match='relabelled ages from 58'): training_old_share(tmp_path)
+
+def test_a_run_folder_without_a_record_predicts_by_arg_max_with_a_notice(twin, trained, tmp_path, capsys):
+    import shutil
+    from maskfast.infer.submission import predict_eval
+    run = tmp_path / 'by_hand'; run.mkdir()
+    for f in ('model.json', 'model.pth'): shutil.copy(f"{trained['run_dir']}/{f}", run / f)   # what a notebook writes
+    sub, probs = predict_eval([run], str(twin), None, tta=0, progress=False, precision='fp32')
+    assert "notice: >=60 called by the model's own arg-max, not --old-share 1.5x" in capsys.readouterr().out
+    _, off = predict_eval([run], str(twin), None, tta=0, progress=False, precision='fp32', old_share='off')
+    assert np.allclose(probs, off)
+    _, frac = predict_eval([run], str(twin), None, tta=0, progress=False, precision='fp32', old_share='0.3')
+    assert np.isin(frac.argmax(1), OLD).mean() == pytest.approx(0.3, abs=0.1)   # a fraction needs no record

@@ -27,7 +27,7 @@ def cfg_n(t): return {'mask': 3, 'gender': 2, 'age': 3}[t]
 def test_predict_combines_one_run_per_task(twin, task_runs):
     runs = [r['run_dir'] for r in task_runs.values()]
     # fp32 on both sides: CPU bf16 passes differ (once a whole row, on stop 35's AMX Xeon in the full suite)
-    sub, probs = predict_eval(runs, str(twin), None, tta=0, progress=False, consistency=False, precision='fp32')
+    sub, probs = predict_eval(runs, str(twin), None, tta=0, progress=False, consistency=False, precision='fp32', old_share='off')
     assert probs.shape == (len(sub), 18) and np.allclose(probs.sum(1), 1, atol=1e-4)
     files = read_eval(twin)['file']
     per = {}

@@ -70,7 +70,8 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     cosine similarity `min_sim`) and votes gender and age per group, each photo counted by `vote_weights` (worn, incorrect,
     none) of its predicted mask state (default 1 1 3; equal when None). `old_share` (default 1.5x the runs' training
     share; a fraction, 'train' or off: `resolve_old_share`) weighs the >=60 classes so that that share of the photos is
-    called >=60. `precision` as `ensemble_probs`."""
+    called >=60; a multiple for runs that recorded no training share (written by hand) falls back to the arg-max with
+    a notice. `precision` as `ensemble_probs`."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
@@ -79,7 +80,9 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
     groups = (photo_groups(images, f[0], min_sim) if f else photo_groups(grouping_view(images, cache), None, min_sim)) if consistency else None
     if consistency: probs = person_consistency(probs, groups, vote_weights)
-    share = resolve_old_share(old_share, used)
+    try: share = resolve_old_share(old_share, used)
+    except FileNotFoundError as e:   # a run folder written by hand (a notebook's Learner): no record of what it trained on
+        share = None; print(f'notice: >=60 called by the model\'s own arg-max, not --old-share {old_share}: {e}')
     if share is not None:
         own = np.isin(probs.argmax(1), OLD).mean()
         probs, c = call_old_share(probs, share)
