@@ -70,9 +70,8 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000,
     (ImageID, the per-photo probabilities, the photo groups), so a measurement outlives the session that made it."""
     import pandas as pd
     from pathlib import Path
-    from ..infer.persons import grouping_ari, person_consistency, photo_groups, grouping_view, DEFAULT_VOTE_WEIGHTS
-    from ..infer.old_share import DEFAULT_OLD_SHARE, call_old_share, resolve_old_share
-    from ..infer.submission import predict_eval
+    from ..infer.persons import grouping_ari, photo_groups, grouping_view
+    from ..infer.submission import predict_eval, decide_photos
     from ..learn.runs import find_runs, run_data
     runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
     data = data or run_data(find_runs(runs)[0])
@@ -90,9 +89,7 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000,
     y, persons = m['ans'].astype(int).values, m['person'].astype(str).values
     res = headroom(probs, y, persons, seed)
     groups = photo_groups(grouping_view(images))
-    voted = person_consistency(probs, groups, DEFAULT_VOTE_WEIGHTS)
-    voted, _ = call_old_share(voted, resolve_old_share(DEFAULT_OLD_SHARE, find_runs(runs)))
-    res['scores'] = {'photo': eval_scores(y, probs), 'voted': eval_scores(y, voted)}
+    res['scores'] = {'photo': eval_scores(y, probs), 'voted': eval_scores(y, decide_photos(probs, groups, find_runs(runs), verbose=False))}
     res['grouping_ari'] = grouping_ari(groups, persons)
     if cues and (Path(data) / 'eval' / 'cues.csv').exists():
         from .cue_reading import cue_reading, read_cues

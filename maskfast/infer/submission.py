@@ -1,6 +1,6 @@
 """Submissions: predict the eval set with one model or an ensemble, predict arbitrary images, score against a key."""
 __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'predict_images', 'check_submission',
-           'score_submission']
+           'score_submission', 'decide_photos']
 
 import json, os
 from pathlib import Path
@@ -60,6 +60,23 @@ def ensemble_probs(runs, files, name='eval', tta=1, vote='soft', weighted=False,
     combined = vote_runs(probs, tasks, w, vote)
     return (combined, next(iter(caches.values())), runs) if not features else (combined, next(iter(caches.values())), runs, feats)
 
+def decide_photos(probs, groups, runs, vote_weights=DEFAULT_VOTE_WEIGHTS, old_share=DEFAULT_OLD_SHARE, verbose=True):
+    """`predict`'s decision on per-photo eval probabilities (still a distribution per photo): the person vote over
+    `groups` (None: no vote), each photo counted by `vote_weights`, then the >=60 classes weighted so that the `old_share`
+    of `runs` (`resolve_old_share`) is called >=60. A multiple for runs that recorded no training share (written by
+    hand) leaves >=60 to the arg-max, with a notice; `verbose` prints the share reached."""
+    if groups is not None: probs = person_consistency(probs, groups, vote_weights)
+    try: share = resolve_old_share(old_share, runs)
+    except FileNotFoundError as e:   # a run folder written by hand (a notebook's Learner): no record of what it trained on
+        print(f'notice: >=60 called by the model\'s own arg-max, not --old-share {old_share}: {e}')
+        return probs
+    if share is None: return probs
+    own = np.isin(probs.argmax(1), OLD).mean()
+    probs, c = call_old_share(probs, share)
+    if verbose: print(f'old share {old_share}: {np.isin(probs.argmax(1), OLD).mean():.1%} of the eval photos called >=60 (target '
+                      f'{share:.1%}; the model\'s own arg-max {own:.1%}; weight {c:.3g} on p(>=60))')
+    return probs
+
 def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weighted=False, consistency=True,
                  min_sim=None, progress=True, return_cache=False, cache=True, group_by='thumbs', precision='auto',
                  vote_weights=DEFAULT_VOTE_WEIGHTS, old_share=DEFAULT_OLD_SHARE):
@@ -70,8 +87,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     cosine similarity `min_sim`) and votes gender and age per group, each photo counted by `vote_weights` (worn, incorrect,
     none) of its predicted mask state (default 1 1 3; equal when None). `old_share` (default 1.5x the runs' training
     share; a fraction, 'train' or off: `resolve_old_share`) weighs the >=60 classes so that that share of the photos is
-    called >=60; a multiple for runs that recorded no training share (written by hand) falls back to the arg-max with
-    a notice. `precision` as `ensemble_probs`."""
+    called >=60 (`decide_photos`). `precision` as `ensemble_probs`."""
     runs = [latest_run()] if not runs else runs
     data = data or run_data(find_runs(runs)[0])
     info = read_eval(data)
@@ -79,15 +95,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache, precision)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
     groups = (photo_groups(images, f[0], min_sim) if f else photo_groups(grouping_view(images, cache), None, min_sim)) if consistency else None
-    if consistency: probs = person_consistency(probs, groups, vote_weights)
-    try: share = resolve_old_share(old_share, used)
-    except FileNotFoundError as e:   # a run folder written by hand (a notebook's Learner): no record of what it trained on
-        share = None; print(f'notice: >=60 called by the model\'s own arg-max, not --old-share {old_share}: {e}')
-    if share is not None:
-        own = np.isin(probs.argmax(1), OLD).mean()
-        probs, c = call_old_share(probs, share)
-        if out or progress: print(f'old share {old_share}: {np.isin(probs.argmax(1), OLD).mean():.1%} of the eval photos called >=60 (target '
-              f'{share:.1%}; the model\'s own arg-max {own:.1%}; weight {c:.3g} on p(>=60))')
+    probs = decide_photos(probs, groups, used, vote_weights, old_share, verbose=bool(out or progress))
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}'
                      + (f', gender and age voted over {len(set(groups))} photo groups' if consistency else ''))
