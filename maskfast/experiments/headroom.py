@@ -70,7 +70,7 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000,
     (ImageID, the per-photo probabilities, the photo groups), so a measurement outlives the session that made it."""
     import pandas as pd
     from pathlib import Path
-    from ..infer.persons import grouping_ari, photo_groups, grouping_view
+    from ..infer.persons import grouping_ari, photo_groups
     from ..infer.submission import predict_eval, decide_photos
     from ..learn.runs import find_runs, run_data
     runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
@@ -88,7 +88,7 @@ def run_headroom(runs, data=None, tta=1, seed=0, cues=True, ideal_people=20_000,
                                                f'{list(m.loc[m["ans"].isna(), "ImageID"][:3])}')
     y, persons = m['ans'].astype(int).values, m['person'].astype(str).values
     res = headroom(probs, y, persons, seed)
-    groups = photo_groups(grouping_view(images))
+    groups = photo_groups(images)
     res['scores'] = {'photo': eval_scores(y, probs), 'voted': eval_scores(y, decide_photos(probs, groups, find_runs(runs), verbose=False))}
     res['grouping_ari'] = grouping_ari(groups, persons)
     if cues and (Path(data) / 'eval' / 'cues.csv').exists():

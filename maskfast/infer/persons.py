@@ -81,10 +81,10 @@ def grouping_view(images, cache=True):
     return open_images(list(images.index['file']), GROUPING_VIEW['size'], GROUPING_VIEW['crop'], 'groups', cache,
                        verbose=False, progress=False)
 
-def photo_groups(images, features=None, min_sim=None):
+def photo_groups(images, features=None, min_sim=None, cache=True):
     """Group ids of photos believed to show one person: from `features` (a model's pooled features, linked at cosine
-    0.8 by default) when given, else from thumbnails with the mask region blanked (0.9)."""
-    if features is None: return group_people(thumb_features(images), min_sim=min_sim or 0.9)
+    0.8 by default) when given, else from thumbnails with the mask region blanked (0.9) of `grouping_view(images, cache)`."""
+    if features is None: return group_people(thumb_features(grouping_view(images, cache)), min_sim=min_sim or 0.9)
     f = np.asarray(features, np.float32)
     f = f - f.mean(0, keepdims=True)
     return group_people(f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-6), min_sim=min_sim or 0.8)

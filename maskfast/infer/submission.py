@@ -5,7 +5,7 @@ __all__ = ['SubmissionError', 'latest_run', 'ensemble_probs', 'predict_eval', 'p
 import json, os
 from pathlib import Path
 import numpy as np, pandas as pd
-from .persons import person_consistency, photo_groups, grouping_view, DEFAULT_VOTE_WEIGHTS
+from .persons import person_consistency, photo_groups, DEFAULT_VOTE_WEIGHTS
 from .old_share import OLD, DEFAULT_OLD_SHARE, resolve_old_share, call_old_share
 from .predict import predict_cache, vote_runs
 from ..data.cache import open_images
@@ -94,7 +94,7 @@ def predict_eval(runs, data=None, out='submission.csv', tta=1, vote='soft', weig
     feats = consistency and group_by == 'features'
     probs, images, used, *f = ensemble_probs(runs, info['file'], 'eval', tta, vote, weighted, feats, progress, cache, precision)
     if (~images.ok).any(): print(f'warning: {(~images.ok).sum()} unreadable eval image(s) predicted from zeros: {images.bad[:5]}')
-    groups = (photo_groups(images, f[0], min_sim) if f else photo_groups(grouping_view(images, cache), None, min_sim)) if consistency else None
+    groups = photo_groups(images, f[0] if f else None, min_sim, cache) if consistency else None
     probs = decide_photos(probs, groups, used, vote_weights, old_share, verbose=bool(out or progress))
     sub = pd.DataFrame({'ImageID': info['ImageID'], 'ans': probs.argmax(1)})
     if out: sub.to_csv(out, index=False); print(f'wrote {out}: {len(sub)} rows from {len(used)} model(s), tta={tta}, vote={vote}'
