@@ -156,6 +156,8 @@ class FitConfig(Config):
     keep_best: int = option(1, 'best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)', 'training')
     full: bool = option(False, 'after the fold run, train again on all people (val-as-train) with its lr and epochs into '
                         'RUN/full, which predict then uses; the budget is shared between the two', 'training')
+    members: int = option(1, 'a small voted ensemble: train this many val-as-train fits (seeds --seed, --seed + 1, ...) '
+                          'into RUN/member0.., the budget shared; predict RUN soft-votes them', 'training')
     train_all: bool = option(True, 'val-as-train in one fit (the default for a single-fold fit): train on every person from '
                              'the start with the planned lr and epochs and keep the last epoch; the validation fold still '
                              'reports, but is no hold-out. Off by itself under --fold all, --full, --patience, --keep-best > 1 '
@@ -184,6 +186,10 @@ class FitConfig(Config):
         if self.skip_boundary_age and (self.head != 'multi' or self.task != 'all'):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
+        if self.members < 1: raise ValueError(f'--members {self.members}: the number of fits in the ensemble, 1 (a plain fit) or more')
+        if self.members > 1 and (self.fold == 'all' or self.full):
+            raise ValueError(f'--members {self.members} trains every member on all people; it does not combine with '
+                             f'{"--fold all (an ensemble of its own)" if self.fold == "all" else "--full"}')
         if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
 
