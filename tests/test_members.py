@@ -29,6 +29,7 @@ def test_members_train_each_seed_on_all_people_and_predict_votes_them(twin, tmp_
     assert fit_cli.main(argv)['f1'] == pytest.approx(res['f1'])
     out = capsys.readouterr().out
     assert out.count('already finished with these options; kept') == 2 and 'training member' not in out
+    with pytest.raises(SystemExit, match='run the same fit command again'): fit_cli.main(['--resume', str(tmp_path / 'e')])
 
 def test_members_retrains_a_member_whose_options_changed_or_that_never_finished(tmp_path):
     from maskfast.learn.ensemble import fit_members

@@ -1,14 +1,19 @@
 """A small voted ensemble from one command: N val-as-train fits that differ only in their seed (split, sampling, init
 and augmentation draws), each into RUN/member{i} with the budget shared; `predict RUN` soft-votes them."""
-__all__ = ['member_dirs', 'fit_members']
+__all__ = ['member_dirs', 'is_members_parent', 'fit_members']
 
 from pathlib import Path
 import numpy as np, pandas as pd
+from .distrib import is_main
 from .runs import new_run_dir, write_args, read_result, read_args
 
 def member_dirs(parent, n):
     "RUN/member0 .. RUN/member{n-1}."
     return [Path(parent) / f'member{i}' for i in range(int(n))]
+
+def is_members_parent(path):
+    "True for the parent folder that `fit --members` writes (RUN/member0 beside RUN/args.yaml)."
+    return (Path(path) / 'member0').is_dir() and (Path(path) / 'args.yaml').exists()
 
 def _finished(run_dir, cfg):
     "True when `run_dir` holds a finished fit (result.json and model.pth) of exactly `cfg`'s options."
@@ -26,7 +31,7 @@ def fit_members(config=None, fit=None, **opts):
     cfg = as_config(config, **opts); n = int(cfg.members)
     if n < 2: raise ValueError(f'--members {n}: an ensemble has 2 or more members (1 is a plain fit)')
     parent = new_run_dir(cfg.out)
-    write_args(parent, cfg)
+    if is_main(): write_args(parent, cfg)
     results = []
     for i, d in enumerate(member_dirs(parent, n)):
         mcfg = cfg.replace(members=1, seed=cfg.seed + i, out=str(d), budget=cfg.budget / n)
@@ -38,7 +43,7 @@ def fit_members(config=None, fit=None, **opts):
         results.append({'run_dir': str(d), 'seed': mcfg.seed, 'f1': res.get('f1')})
     f1s = [r['f1'] for r in results if r['f1'] is not None]
     summary = {'run_dir': str(parent), 'members': results, 'f1': float(np.mean(f1s)) if f1s else None}
-    (parent / 'members.json').write_text(pd.Series(summary).to_json(indent=1))
+    if is_main(): (parent / 'members.json').write_text(pd.Series(summary).to_json(indent=1))
     print(f'{n} members -> {parent} (predict {parent} soft-votes them); mean validation macro F1 '
           f'{summary["f1"]:.4f}{" (trained on: no hold-out)" if cfg.train_all else ""}')
     return summary
