@@ -7,7 +7,7 @@ from .learn.config import FitConfig, config_parser, parse_cli
 from .learn.pretrained import WeightsError
 from .learn.recipes import recipe_config
 from .learn.train import fit_run, fit_folds
-from .learn.ensemble import fit_members, is_members_parent
+from .learn.ensemble import fit_members
 
 def parser():
     "The command line, generated from `FitConfig`."
@@ -20,9 +20,6 @@ def main(argv=None):
     given = parse_cli(parser(), argv)
     resume = given.pop('resume', None)
     try:
-        if resume and is_members_parent(resume):
-            raise ValueError(f'{resume} holds the members of a --members fit: run the same fit command again (members that '
-                             f'finished are kept, the rest trained afresh), or --resume {resume}/memberI for one member')
         if resume: return fit_run(resume=resume, **given)
         cfg = recipe_config(**given)   # defaults < the recipe's options < the options typed
         return fit_folds(cfg) if cfg.fold == 'all' else fit_members(cfg) if cfg.members > 1 else fit_run(cfg)

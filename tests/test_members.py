@@ -1,6 +1,6 @@
 "fit --members N: a small voted ensemble of val-as-train fits that differ in their seed, predicted as one."
 import json
-import numpy as np, pandas as pd, pytest
+import numpy as np, pytest
 from conftest import TINY
 
 def test_members_train_each_seed_on_all_people_and_predict_votes_them(twin, tmp_path, capsys):
@@ -19,7 +19,7 @@ def test_members_train_each_seed_on_all_people_and_predict_votes_them(twin, tmp_
     assert [m['seed'] for m in saved['members']] == [5, 6] and res['f1'] == pytest.approx(np.mean([m['f1'] for m in saved['members']]))
     assert 'training member 2 of 2 (seed 6)' in capsys.readouterr().out
     # the two members differ (their seeds), and predicting the parent soft-votes them
-    sub, probs = predict_eval([tmp_path / 'e'], str(twin), None, tta=0, progress=False, precision='fp32',
+    _, probs = predict_eval([tmp_path / 'e'], str(twin), None, tta=0, progress=False, precision='fp32',
                               consistency=False, old_share='off')
     each = [predict_eval([m], str(twin), None, tta=0, progress=False, precision='fp32', consistency=False, old_share='off')[1]
             for m in members]
@@ -30,6 +30,10 @@ def test_members_train_each_seed_on_all_people_and_predict_votes_them(twin, tmp_
     out = capsys.readouterr().out
     assert out.count('already finished with these options; kept') == 2 and 'training member' not in out
     with pytest.raises(SystemExit, match='run the same fit command again'): fit_cli.main(['--resume', str(tmp_path / 'e')])
+    from maskfast.learn.train import fit_run
+    (tmp_path / 'k' / 'fold0').mkdir(parents=True)                       # a --fold all parent: resumed per fold
+    for d in (tmp_path / 'k', tmp_path / 'k' / 'fold0'): (d / 'args.yaml').write_text((tmp_path / 'e' / 'args.yaml').read_text())
+    with pytest.raises(ValueError, match='parent of the run folders fold0, not a run'): fit_run(resume=str(tmp_path / 'k'))
 
 def test_members_retrains_a_member_whose_options_changed_or_that_never_finished(tmp_path):
     from maskfast.learn.ensemble import fit_members

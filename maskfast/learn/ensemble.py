@@ -1,6 +1,6 @@
 """A small voted ensemble from one command: N val-as-train fits that differ only in their seed (split, sampling, init
 and augmentation draws), each into RUN/member{i} with the budget shared; `predict RUN` soft-votes them."""
-__all__ = ['member_dirs', 'is_members_parent', 'fit_members']
+__all__ = ['member_dirs', 'fit_members']
 
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -10,10 +10,6 @@ from .runs import new_run_dir, write_args, read_result, read_args
 def member_dirs(parent, n):
     "RUN/member0 .. RUN/member{n-1}."
     return [Path(parent) / f'member{i}' for i in range(int(n))]
-
-def is_members_parent(path):
-    "True for the parent folder that `fit --members` writes (RUN/member0 beside RUN/args.yaml)."
-    return (Path(path) / 'member0').is_dir() and (Path(path) / 'args.yaml').exists()
 
 def _finished(run_dir, cfg):
     "True when `run_dir` holds a finished fit (result.json and model.pth) of exactly `cfg`'s options."

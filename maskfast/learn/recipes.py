@@ -12,9 +12,10 @@ RECIPES = {
     # 96x64 trials won; on the full twin: fit 98 s (2 epochs), predict 31 s, eval Private macro F1 0.449
     'cpu-fast': dict(size=(96, 64), budget=120.),
     # the best measured within 30 CPU minutes on 2 cores: the default's own fit. Stop 42 (900-person twin, all 2,000 eval
-    # people, seed 3, predict's defaults): the default (420 s, 19 epochs) 0.580; the same for 840 s (44 epochs) 0.560 and
-    # for 1680 s (83 epochs, it overfits) 0.527; the former best (face crops at 160x128 for 1680 s, 69 epochs) 0.545; 3 default fits soft-voted
-    # (--members 3, 1260 s) 0.586 against its members' 0.587 (README, "More CPU minutes do not buy F1")
+    # people, seed 3, predict's defaults): the default (420 s, 19 epochs) 0.580; the same for 840 s (44 epochs) 0.560
+    # and for 1680 s (83 epochs, it overfits) 0.527; the former best (face crops at 160x128 for 1680 s, 69 epochs)
+    # 0.545; 3 default fits soft-voted (--members 3, 1260 s) 0.586 against its members' 0.587 (README, "More CPU
+    # minutes do not buy F1")
     'best': {},
     # the AI Tech 4 winner's recipe (private F1 0.8007), for a GPU: face crops, EfficientNet-B4 at 380 px from ImageNet
     # weights, random erasing, an F1 loss on the 18 classes, weighted sampling, same-label CutMix, ages 27-29 and 57-59 dropped;

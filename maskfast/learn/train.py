@@ -43,6 +43,11 @@ def fit_run(config=None, extra=None, resume=None, **opts):
     if resume:
         bad = sorted(set(opts) - {'quiet', 'workers', 'wandb'})
         if bad: raise ValueError(f'--resume continues {resume} with the options in its args.yaml; it cannot change {bad}')
+        parts = sorted(p.parent.name for p in Path(resume).glob('*/args.yaml'))
+        if parts and not (Path(resume) / 'last.pth').exists():   # --fold all / --members: a parent of runs, not a run
+            raise ValueError(f'{resume} is the parent of the run folders {", ".join(parts)}, not a run: --resume one of them '
+                             f'(e.g. {Path(resume) / parts[0]}), or, for a --members fit, run the same fit command again '
+                             f'(members that finished are kept)')
         cfg, state = read_config(resume)
         cfg = cfg.replace(out=str(resume), **opts)
         if state.lr is None or not state.epochs: raise ValueError(f'{resume}: args.yaml has no planned lr/epochs to resume with')
