@@ -44,11 +44,12 @@ def mask_datablock(caches, train_idx, valid_idx, target='single', preset='light'
 
 def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='light', bs=32, mean=None, std=None,
                      downsample=True, power=0.5, num_workers=0, seed=None, device=None, batch_loading=True, extra_targets=(),
-                     mixing=None, erase=0.):
+                     mixing=None, erase=0., person_batches=False):
     """fastai DataLoaders: training items `train_idx` drawn by `PersonEpochDL` (one mask photo per person per epoch
     when `downsample`, class-weighted with weight freq**-power when `power` > 0); validation untouched, in order.
     `batch_loading` builds whole batches from the cache (`CachedBatchDL`); False uses fastai's per-item pipeline.
-    `extra_targets`: further target columns (e.g. 'age'); `mixing`: a `SameLabelMix` for training batches (batch path); `erase`: random erasing's probability."""
+    `extra_targets`: further target columns (e.g. 'age'); `mixing`: a `SameLabelMix` for training batches (batch path); `erase`: random erasing's probability;
+    `person_batches`: training batches drawn a whole person at a time (`person_order`)."""
     df = df.reset_index(drop=True)
     idx = np.concatenate([np.asarray(train_idx), np.asarray(valid_idx)]).astype(int)
     sub = df.iloc[idx].reset_index(drop=True)
@@ -60,7 +61,8 @@ def mask_dataloaders(df, caches, train_idx, valid_idx, target='single', preset='
     is_mask = ((tr['stem'].astype(str).str.startswith('mask')) & tr['folder'].notna()).values
     aug = next((t.aug for t in dblock.item_tfms if isinstance(t, AlbumentationsTfm)), None)
     dl_kw = dict(groups=groups, is_mask=is_mask, labels=tr['label'].values, downsample=downsample, power=power,
-                 caches=caches if batch_loading else None, targets=target_columns(target, extra_targets), aug=aug, mixing=mixing)
+                 caches=caches if batch_loading else None, targets=target_columns(target, extra_targets), aug=aug, mixing=mixing,
+                 person_batches=person_batches)
     dls = dss.dataloaders(bs=bs, dl_type=CachedBatchDL, dl_kwargs=[dl_kw, {}], num_workers=num_workers,
                           after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, device=device or _default_device())
     dls.items = sub

@@ -1,0 +1,79 @@
+"--person-loss: batches drawn a whole person at a time, and each photo's gender and age pulled to its person's pooled prediction."
+import numpy as np, pytest, torch, torch.nn.functional as F
+
+def test_person_order_draws_whole_people_by_weight_side_by_side():
+    from maskfast.data.sampling import person_order
+    groups = np.array(['a'] * 3 + ['b'] * 3 + ['c'] * 2)
+    idxs, w = np.arange(8), np.array([3.] * 3 + [1.] * 3 + [0.] * 2)    # c is never drawn
+    order = person_order(idxs, groups, w, 3000, np.random.default_rng(0))
+    assert len(order) == 3000 and 'c' not in set(groups[order])
+    triples = np.sort(np.array(order).reshape(-1, 3), 1)      # each drawn person's 3 photos side by side, in any order
+    assert all(list(t) in ([0, 1, 2], [3, 4, 5]) for t in triples) and len({tuple(order[i:i + 3]) for i in range(0, 3000, 3)}) > 2
+    assert (groups[order] == 'a').mean() == pytest.approx(0.75, abs=0.04)
+
+def test_person_batches_keep_a_persons_photos_together_and_the_epoch_order_names_each_batch(items):
+    from maskfast.data.block import mask_dataloaders
+    df, caches = items
+    people = df['folder'].unique()
+    tr = np.flatnonzero(df['folder'].isin(people[:30]).values); va = np.flatnonzero(~df['folder'].isin(people[:30]).values)
+    dls = mask_dataloaders(df, caches, tr, va, bs=12, seed=0, person_batches=True, device='cpu')
+    dl = dls.train
+    assert dl.person_batches and len(dl.person_codes) == len(tr)
+    batches = [(xb, yb) for xb, yb in dl]
+    order = np.asarray(dl.epoch_order)
+    for i, (_, yb) in enumerate(batches):
+        idx = order[i * 12:(i + 1) * 12]
+        np.testing.assert_array_equal(yb.cpu().numpy(), np.asarray(dl.labels)[idx])
+        codes = dl.person_codes[idx]
+        assert len(np.unique(codes)) <= 5   # 12 photos of 3 a person, 2 cut at the edges: at most 5 people, not ~12
+    # the photos an epoch holds are still 1 mask photo + the other 2 per person
+    assert dl.n == 3 * 30 and (dl.epoch_idxs.size == 90)
+    assert not mask_dataloaders(df, caches, tr, va, bs=12, seed=0).train.person_batches
+
+def _kl(q, logp): return (q * (q.log() - logp)).sum(-1)
+
+def test_person_consistency_is_the_kl_from_the_vote_weighted_pool_and_skips_people_alone():
+    from maskfast.learn.person_loss import person_consistency
+    torch.manual_seed(0)
+    logits = torch.randn(5, 8, requires_grad=True)
+    labels = torch.tensor([0 * 6 + 4, 2 * 6 + 4, 1 * 6 + 1, 2 * 6 + 1, 5])   # person 7: worn, none; person 3: incorrect, none; 9 alone
+    persons = [7, 7, 3, 3, 9]
+    term, share = person_consistency(logits, labels, persons)
+    assert share == pytest.approx(0.8)
+    want = []
+    for a, b in ((0, 1), (2, 3)):
+        for sl in (slice(3, 5), slice(5, 8)):
+            pa, pb = F.softmax(logits[a, sl], -1).detach(), F.softmax(logits[b, sl], -1).detach()
+            q = (pa + 3 * pb) / 4                                            # the unmasked photo counts 3x, as predict's vote
+            want += [_kl(q, F.log_softmax(logits[a, sl], -1)), _kl(q, F.log_softmax(logits[b, sl], -1))]
+    assert float(term.detach()) == pytest.approx(float(sum(want)) / 4, rel=1e-5)   # gender + age for each of the 4 photos
+    term.backward()
+    assert logits.grad[4].abs().sum() == 0 and logits.grad[:, :3].abs().sum() == 0   # alone / the mask outputs: untouched
+    same = logits.detach().clone(); same[1], same[3] = same[0], same[2]
+    assert float(person_consistency(same, labels, persons)[0]) == pytest.approx(0., abs=1e-6)
+    assert person_consistency(logits, labels, [1, 2, 3, 4, 5])[1] == 0.
+
+def test_person_loss_adds_its_term_in_a_fit_and_refuses_a_loader_without_person_batches(items):
+    from maskfast.data.block import mask_dataloaders
+    from maskfast.learn.learner import mask_learner
+    from maskfast.learn.person_loss import PersonConsistency
+    df, caches = items
+    people = df['folder'].unique()
+    tr = np.flatnonzero(df['folder'].isin(people[:30]).values); va = np.flatnonzero(~df['folder'].isin(people[:30]).values)
+    dls = mask_dataloaders(df, caches, tr, va, bs=12, seed=0, person_batches=True, device='cpu')
+    learn = mask_learner(dls, 'resnet18', precision='fp32', quiet=True, person_loss=1.0)
+    cb = next(c for c in learn.cbs if isinstance(c, PersonConsistency))
+    learn.fit(1, 1e-3)
+    assert len(cb.terms) == len(dls.train) and np.mean(cb.terms) > 0 and np.mean(cb.shares) > 0.6
+    plain = mask_dataloaders(df, caches, tr, va, bs=12, seed=0, device='cpu')
+    with pytest.raises(RuntimeError, match='draw whole people'):
+        mask_learner(plain, 'resnet18', precision='fp32', quiet=True, person_loss=1.0).fit(1, 1e-3)
+
+def test_person_loss_option_is_checked():
+    from maskfast.learn.config import FitConfig
+    assert FitConfig(person_loss=0.5).person_loss == 0.5
+    with pytest.raises(ValueError, match='is a weight'): FitConfig(person_loss=-1)
+    with pytest.raises(ValueError, match='needs --head multi'): FitConfig(person_loss=1, head='single')
+    with pytest.raises(ValueError, match='needs --head multi'): FitConfig(person_loss=1, age_head='ordinal')
+    with pytest.raises(ValueError, match='--no-downsample'): FitConfig(person_loss=1, downsample=False)
+    with pytest.raises(ValueError, match='--workers'): FitConfig(person_loss=1, workers=2)
