@@ -206,6 +206,23 @@ def test_budget_guard_in_a_fit_records_the_epochs_trained(twin, tmp_path, monkey
     assert len(pd.read_csv(tmp_path / 'l' / 'history.csv')) == 11   # up to the loop's room, epochs_with_room(4)
     assert yaml.safe_load((tmp_path / 'l' / 'args.yaml').read_text())['run']['epochs'] == 11
 
+def test_max_epochs_caps_what_the_budget_buys_and_the_guard_never_lengthens_past_it(twin, tmp_path, monkeypatch, capsys):
+    from fastai.test_utils import synth_learner, synth_dbunch
+    import maskfast.learn.budget as budget
+    from maskfast.learn.config import FitConfig
+    learn = synth_learner(data=synth_dbunch(n_train=2, n_valid=1, bs=2))   # 2 batches an epoch
+    clock = Clock(); fraction, guard = guarded(95, clock=clock, plan=4, cap=5)
+    learn.fit_one_cycle(9, 1e-2, cbs=[clock.tick(), fraction, guard])     # 9 would fit in 95s; the loop holds 9; the cap 5
+    assert len(learn.recorder.values) == 5 and guard.epochs == 5
+    monkeypatch.setattr(budget, 'plan_epochs', lambda *a, **k: (40, 0.01))   # a fast machine: 40 epochs would fit
+    fit_run(data=str(twin), out=str(tmp_path / 'c'), **{**TINY, 'epochs': 0, 'quiet': False}, budget=600, max_epochs=2)
+    out = capsys.readouterr().out
+    assert 'for 2 epochs' in out and 'capped at 2 (--max-epochs), so the fit ends early: 40 would fit' in out
+    assert len(pd.read_csv(tmp_path / 'c' / 'history.csv')) == 2 and 'lengthened' not in out
+    assert yaml.safe_load((tmp_path / 'c' / 'args.yaml').read_text())['run']['epochs'] == 2
+    assert FitConfig().max_epochs == budget.MAX_EPOCHS == 24
+    with pytest.raises(ValueError, match='--max-epochs -1'): FitConfig(max_epochs=-1)
+
 def test_validate_last_scores_only_the_last_epoch():
     from fastai.test_utils import synth_learner, synth_dbunch
     from fastai.callback.core import Callback

@@ -2,7 +2,7 @@
 BudgetGuard re-sizes the fit from the epochs' own time as they run, in epochs and a fraction (EpochFraction): shorter
 when slower than planned, longer when faster, so the fit ends at the budget rather than at the last whole epoch."""
 __all__ = ['check_size', 'valid_seconds', 'plan_epochs', 'epochs_with_room', 'progressive_epochs', 'warm_step_seconds',
-           'valley_lr', 'plan_lr_and_epochs', 'EpochFraction', 'last_epoch', 'BudgetGuard', 'RESERVE_S']
+           'valley_lr', 'plan_lr_and_epochs', 'EpochFraction', 'last_epoch', 'BudgetGuard', 'RESERVE_S', 'MAX_EPOCHS']
 
 import time
 import numpy as np, torch
@@ -13,6 +13,7 @@ from .callbacks import BatchTimer, LowPrecisionDiverged, ProgressiveResize, Earl
 from .distrib import is_main, world_size, broadcast_object
 
 RESERVE_S = 20   # seconds a budget-sized fit keeps for what follows its epochs: validation predictions, the run's files
+MAX_EPOCHS = 24   # the most epochs a budget sizes (--max-epochs): at 900 people F1 fell past ~20 (README, "An epoch cap")
 
 def check_size(size, multiple=32):
     "Round (H, W) to the model's stride multiple, with a notice."
@@ -61,13 +62,14 @@ def valley_lr(lrs, losses, n_it):
     return valley(torch.tensor(lrs[ok]), torch.tensor(losses[ok]), n_it)[0]
 
 def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, lr_png=None, quiet=False, progressive=None,
-                       valid_last=False):
+                       valid_last=False, max_epochs=MAX_EPOCHS):
     """(lr, epochs, tail seconds): lr_find chooses the learning rate when `lr` is None (floored at 3e-3 from scratch, 1e-4
     from weights) and its step time sizes the epochs to `budget` seconds since `t0` when `epochs` is 0; the tail is the
     last epoch's validation pass under `valid_last` (the other epochs skip theirs), which a `BudgetGuard` keeps free.
     Rank 0 decides.
     `progressive` = (share, small size): a share of the epochs trains on the small input, whose steps are timed too
-    (16 more lr_find steps at a fixed lr; lr_find puts the weights back). `valid_last`: only the last epoch validates."""
+    (16 more lr_find steps at a fixed lr; lr_find puts the weights back). `valid_last`: only the last epoch validates.
+    `max_epochs`: the most epochs the budget sizes (0: no cap); the fit then ends before the budget, with a notice."""
     n_it = 60 if lr is None else 10
     lr_kw = {} if lr is None else {'start_lr': lr / 100, 'end_lr': lr}
     timer = BatchTimer()
@@ -88,12 +90,14 @@ def plan_lr_and_epochs(learn, dls, lr, epochs, budget, t0, from_weights=False, l
         share, small = progressive or (0., None)
         small_step_s = _small_step_seconds(learn, lr, small) if share else None
         n_tr, n_va = (-(-len(dl) // world_size()) for dl in (dls.train, dls.valid))   # each rank runs its share of the batches
-        epochs, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share,
-                                      valid_last=valid_last)
+        fits, epoch_s = plan_epochs(budget, time.time() - t0, step_s, n_tr, n_va, small_step_s=small_step_s, share=share,
+                                    valid_last=valid_last, hi=10**6)
+        epochs = min(fits, max_epochs) if max_epochs else fits
         if valid_last: tail_s = valid_seconds(step_s, n_va)
         if not quiet: print(f'budget {budget:.0f}s: {epochs} epochs of ~{epoch_s:.0f}s (measured {1 / step_s * dls.bs:.0f} img/s' +
                             (f'; the first {progressive_epochs(share, epochs)} at {small[0]}x{small[1]}: {1 / small_step_s * dls.bs:.0f} img/s)'
-                             if share else ')'))
+                             if share else ')') + (f'; capped at {epochs} (--max-epochs), so the fit ends early: {fits} would fit'
+                                                    if epochs < fits else ''))
     return broadcast_object((float(lr), int(epochs), float(tail_s)))
 
 def _small_step_seconds(learn, lr, size, n_it=16):
@@ -140,15 +144,16 @@ class BudgetGuard(Callback):
     come, so an early cut is undone. The one-cycle schedule still anneals to its end, and a change late in the fit moves
     its position little. Over budget, it keeps `min_left` of an epoch after the current one (or what is left of the
     schedule when less) to anneal in. Skips lr_find, resumed epochs
-    and the first `skip` (progressive, smaller) epochs. Rank 0 decides. `on_cut(total)` is called at each change (the
+    and the first `skip` (progressive, smaller) epochs; never past `cap` epochs (`--max-epochs`). Rank 0 decides. `on_cut(total)` is called at each change (the
     run folder records it, so `--resume` trains that schedule); `epochs`: the fit's length once it ends."""
     order = EarlyStop.order + 1   # after the epoch's checkpoint, history row and early stopping
     def __init__(self, budget_s, t0, skip=0, quiet=False, on_cut=None, clock=time.time, plan=None, tail_s=0., reserve_s=0.,
-                 pace=3, min_left=0.5, fraction=None):
+                 pace=3, min_left=0.5, fraction=None, cap=None):
         store_attr(); self.epochs = None
     def before_fit(self):
         self.active = not hasattr(self.learn, 'lr_finder')
-        self.seconds, self.room = [], self.n_epoch   # the epoch loop's length
+        self.seconds, self.loop = [], self.n_epoch                      # the epoch loop's length
+        self.room = min(self.loop, self.cap or self.loop)               # the longest the fit may grow
         if self.active and self.fraction is None: raise ValueError('BudgetGuard needs the fit\'s EpochFraction (fraction=)')
         if self.active: self.fraction.total, self.shown = float(min(self.plan or self.n_epoch, self.n_epoch)), None
     def before_epoch(self): self.start = self.clock()
@@ -157,7 +162,7 @@ class BudgetGuard(Callback):
         if self.epoch >= self.skip: self.seconds.append(self.clock() - self.start)
         total = self.fraction.total
         if self.epoch >= last_epoch(total):
-            if self.epoch < self.room - 1: raise CancelFitException()   # the schedule ends before the loop
+            if self.epoch < self.loop - 1: raise CancelFitException()   # the schedule ends before the loop
             return
         if not self.seconds: return
         epoch_s = max(float(np.mean(self.seconds[-self.pace:])), 1e-6)

@@ -137,10 +137,14 @@ class FitConfig(Config):
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
+    person_loss: float = option(0.0, "weight of a person-level term: batches draw a person's photos together, and each photo's "
+                                "gender and age outputs are pulled toward its person's pooled prediction (0 = off)", 'training')
     loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')
     bs: int = option(32, 'batch size (per process)', 'training')
     epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
     budget: float = option(420., 'seconds for the whole fit when --epochs 0', 'training')
+    max_epochs: int = option(24, 'the most epochs --budget buys (--epochs 0); a faster machine ends the fit early: at 900 '
+                             'people F1 fell past ~20 epochs (README). 0 = no cap', 'training')
     progressive: float = option(0., 'progressive resizing: the share of the epochs (the first ones) trained on inputs scaled '
                                 'by --progressive-scale, faster; the rest and validation at --size (0 = off)', 'training')
     progressive_scale: float = option(0.75, 'scale of the first epochs\' inputs under --progressive (sides rounded to multiples of 8)', 'training')
@@ -186,6 +190,14 @@ class FitConfig(Config):
         if self.skip_boundary_age and (self.head != 'multi' or self.task != 'all'):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
+        if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
+        if self.person_loss < 0: raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
+        if self.person_loss and (self.head != 'multi' or self.task != 'all' or self.age_head != 'class'):
+            raise ValueError('--person-loss pulls the gender and age-group outputs of the multi head together; it needs '
+                             f'--head multi --task all --age-head class, not --head {self.head} --task {self.task} --age-head {self.age_head}')
+        if self.person_loss and (self.workers or not self.downsample):
+            raise ValueError('--person-loss draws the 3 photos a person has in an epoch (one mask photo) side by side in one '
+                             'process: it does not combine with ' + ('--workers' if self.workers else '--no-downsample'))
         if self.members < 1: raise ValueError(f'--members {self.members}: the number of fits in the ensemble, 1 (a plain fit) or more')
         if self.members > 1 and (self.fold == 'all' or self.full):
             raise ValueError(f'--members {self.members} trains every member on all people; it does not combine with '

@@ -94,7 +94,8 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
                            extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age else (),
-                           mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase)
+                           mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase,
+                           person_batches=cfg.person_loss > 0)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
     if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
     def make(precision):
@@ -102,7 +103,8 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                             patience=0 if valid_last else cfg.patience, run_dir=run_dir, wd=cfg.wd, quiet=cfg.quiet, wandb=cfg.wandb and main,
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
                             select_best=not all_people, ema=cfg.ema, stem=stem,
-                            skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None)
+                            skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None,
+                            person_loss=cfg.person_loss)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
@@ -179,7 +181,8 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
             tail_s = 0.
             if not resume and (lr is None or not epochs):
                 lr, epochs, tail_s = plan_lr_and_epochs(learn, dls, lr, epochs, cfg.budget, t0, cfg.pretrained or bool(cfg.weights),
-                                                run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small), valid_last)
+                                                run_dir / 'lr_find.png', cfg.quiet, small and (cfg.progressive, small), valid_last,
+                                                cfg.max_epochs)
             state = state.replace(lr=lr, epochs=epochs, precision=learn.precision)
             if main and not resume: write_args(run_dir, cfg, state)
             what = f'{cfg.head} head' if cfg.task == 'all' else f'{cfg.task} task alone'
@@ -191,7 +194,7 @@ def _train(learn, dls, cfg, state, run_dir, t0, resume, valid_last=False):
             loop = epochs_with_room(epochs) if planned else last_epoch(epochs) + 1   # room for the guard to lengthen the plan
             fraction = EpochFraction(epochs) if planned or epochs != int(epochs) else None   # the length in epochs and a fraction
             guard = (BudgetGuard(cfg.budget, t0, skip=n_small, quiet=cfg.quiet, on_cut=partial(_record_epochs, run_dir, cfg, state),
-                                 plan=epochs, tail_s=tail_s, reserve_s=RESERVE_S, fraction=fraction) if planned else None)
+                                 plan=epochs, tail_s=tail_s, reserve_s=RESERVE_S, fraction=fraction, cap=cfg.max_epochs) if planned else None)
             cbs = ([ProgressiveResize(small, n_small)] if n_small else []) + [c for c in (fraction, guard) if c] + ([ValidateLast()] if valid_last else [])
             if tune: _fine_tune(learn, loop, lr, cfg.freeze_epochs, cbs)
             else:
