@@ -10,6 +10,11 @@ def test_person_order_draws_whole_people_by_weight_side_by_side():
     triples = np.sort(np.array(order).reshape(-1, 3), 1)      # each drawn person's 3 photos side by side, in any order
     assert all(list(t) in ([0, 1, 2], [3, 4, 5]) for t in triples) and len({tuple(order[i:i + 3]) for i in range(0, 3000, 3)}) > 2
     assert (groups[order] == 'a').mean() == pytest.approx(0.75, abs=0.04)
+    from maskfast.data.sampling import person_codes
+    codes = person_codes(['a', '', 'b', 'a', ''])          # photos without a folder (pseudo-labelled) are each alone
+    assert codes[0] == codes[3] and len({codes[1], codes[4], codes[0], codes[2]}) == 4
+    order = person_order(np.arange(5), codes, np.ones(5), 60, np.random.default_rng(1))
+    assert len(order) == 60 and {1, 4} <= set(order)
 
 def test_person_batches_keep_a_persons_photos_together_and_the_epoch_order_names_each_batch(items):
     from maskfast.data.block import mask_dataloaders

@@ -1,5 +1,5 @@
 """Sampling: class-frequency weights and the per-epoch draw of 1 of the 5 near-duplicate mask photos per person."""
-__all__ = ['class_weights', 'sample_weights', 'downsample_masks', 'person_order', 'PersonEpochDL']
+__all__ = ['class_weights', 'sample_weights', 'downsample_masks', 'person_codes', 'person_order', 'PersonEpochDL']
 
 import numpy as np
 from fastai.data.core import TfmdDL
@@ -26,6 +26,14 @@ def downsample_masks(groups, is_mask, rng):
         keep = np.concatenate([keep, order[first]])
     return np.sort(keep)
 
+def person_codes(groups):
+    "An integer per item naming its person (`groups`: folder names); an item without one ('', pseudo-labelled) is alone."
+    groups = np.asarray(groups).astype(str)
+    codes = np.unique(groups, return_inverse=True)[1]
+    alone = groups == ''
+    codes[alone] = codes.max() + 1 + np.arange(alone.sum())
+    return codes
+
 def person_order(idxs, groups, weights, n, rng):
     """`n` positions drawn from `idxs` a whole person at a time: people drawn with replacement by the mean `weights` of
     their photos (with `downsample_masks` each person's photos differ only in mask state, so each photo is drawn as
@@ -51,7 +59,7 @@ class PersonEpochDL(WeightedDL):
                  power=1.0, n_classes=18, person_batches=False, **kwargs):
         super().__init__(dataset=dataset, bs=bs, wgts=wgts, **kwargs)
         self.groups, self.is_mask, self.labels = groups, is_mask, labels
-        self.person_codes = None if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+        self.person_codes = None if groups is None else person_codes(groups)
         self.downsample, self.power, self.n_classes, self.person_batches = downsample, power, n_classes, person_batches
         self.n, self.epoch_idxs, self.epoch_order = self._epoch_len(), np.arange(len(self.dataset)), None
     def _active(self): return self.shuffle and self.groups is not None
@@ -67,7 +75,7 @@ class PersonEpochDL(WeightedDL):
         self.epoch_idxs = idxs
         weighted = self.power and self.labels is not None
         w = sample_weights(np.asarray(self.labels)[idxs], self.n_classes, self.power) if weighted else np.ones(len(idxs))
-        if self.person_batches: order = person_order(idxs, self.groups, w, self.n, rng)
+        if self.person_batches: order = person_order(idxs, self.person_codes, w, self.n, rng)
         else: order = list(rng.choice(idxs, self.n, p=w / w.sum())) if weighted else list(rng.permutation(idxs))
         self.epoch_order = order
         return order
