@@ -26,6 +26,7 @@ LESSONS = {
     'regression age head': {'age_head': 'regression'},
     'batch size 64': {'bs': 64},
     'lr 1e-2 (default: lr_find, floored at 3e-3)': {'lr': 1e-2},
+    'person-level loss, weight 1 (batches of whole people)': {'person_loss': 1.0},
 }
 # name -> predict options changed, applied to each seed's baseline model (no training)
 PREDICT_LESSONS = {
