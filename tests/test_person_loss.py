@@ -82,3 +82,15 @@ def test_person_loss_option_is_checked():
     with pytest.raises(ValueError, match='needs --head multi'): FitConfig(person_loss=1, age_head='ordinal')
     with pytest.raises(ValueError, match='--no-downsample'): FitConfig(person_loss=1, downsample=False)
     with pytest.raises(ValueError, match='--workers'): FitConfig(person_loss=1, workers=2)
+    assert FitConfig(person_batches=True, workers=2).person_batches           # batches alone: any loader
+    with pytest.raises(ValueError, match='--person-batches draws'): FitConfig(person_batches=True, downsample=False)
+
+def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypatch):
+    import maskfast.learn.train as train
+    from conftest import TINY
+    seen, real = [], train.mask_dataloaders
+    def spy(*a, **k): seen.append(k.get('person_batches')); return real(*a, **k)
+    monkeypatch.setattr(train, 'mask_dataloaders', spy)
+    train.fit_run(data=str(twin), out=str(tmp_path / 'pb'), **TINY, person_batches=True)
+    train.fit_run(data=str(twin), out=str(tmp_path / 'plain'), **TINY)
+    assert seen == [True, False]

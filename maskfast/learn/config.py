@@ -97,6 +97,8 @@ class FitConfig(Config):
     downsample: bool = option(True, 'one of the 5 mask photos per person, re-drawn every epoch', 'data',
                               off='use all 5 mask photos per person')
     weighted: float = option(0.5, 'class-weighted sampling power (weight = freq**-p; 0 = off)', 'data')
+    person_batches: bool = option(False, "draw training batches a whole person at a time (the 3 photos a person has in an "
+                                  "epoch side by side, people drawn by the class weights); --person-loss implies it", 'data')
     aug: str = option('light', "augmentation preset ('sharp': light resampled to the nearest pixel; "
                       "'shift': whole-pixel shifts, no scaling or turning)", 'data',
                       choices=('none', 'light', 'sharp', 'shift', 'medium', 'heavy'))   # maskfast.data.augment.PRESETS
@@ -195,9 +197,12 @@ class FitConfig(Config):
         if self.person_loss and (self.head != 'multi' or self.task != 'all' or self.age_head != 'class'):
             raise ValueError('--person-loss pulls the gender and age-group outputs of the multi head together; it needs '
                              f'--head multi --task all --age-head class, not --head {self.head} --task {self.task} --age-head {self.age_head}')
-        if self.person_loss and (self.workers or not self.downsample):
-            raise ValueError('--person-loss draws the 3 photos a person has in an epoch (one mask photo) side by side in one '
-                             'process: it does not combine with ' + ('--workers' if self.workers else '--no-downsample'))
+        if self.person_loss and self.workers:
+            raise ValueError('--person-loss reads the people of each batch from the loader in one process: it does not '
+                             'combine with --workers')
+        if (self.person_loss or self.person_batches) and not self.downsample:
+            raise ValueError(f'--{"person-loss" if self.person_loss else "person-batches"} draws the 3 photos a person has in '
+                             'an epoch (one mask photo) side by side: it does not combine with --no-downsample')
         if self.members < 1: raise ValueError(f'--members {self.members}: the number of fits in the ensemble, 1 (a plain fit) or more')
         if self.members > 1 and (self.fold == 'all' or self.full):
             raise ValueError(f'--members {self.members} trains every member on all people; it does not combine with '

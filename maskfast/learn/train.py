@@ -95,7 +95,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
                            extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age else (),
                            mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase,
-                           person_batches=cfg.person_loss > 0)
+                           person_batches=cfg.person_batches or cfg.person_loss > 0)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
     if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
     def make(precision):
