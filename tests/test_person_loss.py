@@ -94,3 +94,7 @@ def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypa
     train.fit_run(data=str(twin), out=str(tmp_path / 'pb'), **TINY, person_batches=True)
     train.fit_run(data=str(twin), out=str(tmp_path / 'plain'), **TINY)
     assert seen == [True, False]
+    monkeypatch.setattr(train, 'world_size', lambda: 2)                       # under torchrun: refused before any work
+    with pytest.raises(ValueError, match='runs 2: run it in one process, or use --person-batches'):
+        train.fit_run(data=str(twin), out=str(tmp_path / 'two'), **TINY, person_loss=1.0)
+    assert not (tmp_path / 'two' / 'args.yaml').exists()

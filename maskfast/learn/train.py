@@ -75,6 +75,9 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     init_distributed()
     main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
+    if cfg.person_loss and world_size() > 1:
+        raise ValueError(f'--person-loss reads the people of each batch in one process, and this fit runs {world_size()}: '
+                         'run it in one process, or use --person-batches (the batches of whole people without the term)')
     check_arch(cfg.arch)
     stem, size = fit_input(cfg)
     if resume and state.stem: stem = state.stem
