@@ -65,7 +65,7 @@ def test_fit_input_stem_and_size():
     assert fit_input(FitConfig(pretrained=True)) == fit_input(FitConfig(weights='w.pth')) == ('plain', (128, 96))
     assert fit_input(FitConfig(stem='plain')) == ('plain', (128, 96)) and fit_input(FitConfig(stem='s2d', size=(256, 192))) == ('s2d', (256, 192))
     assert [fit_input(recipe_config(r))[0] for r in ('cpu-fast', 'ai4-winner')] == ['plain'] * 2
-    best = recipe_config('best')   # the default's input with the person-level loss at lr 3e-3 (stop 43)
-    assert fit_input(best) == fit_input(FitConfig()) and (best.person_loss, best.lr, best.budget) == (1.0, 3e-3, 420.)
+    best = recipe_config('best')   # the default's input with the person-level loss on the age group at lr 3e-3 (stop 44)
+    assert fit_input(best) == fit_input(FitConfig()) and (best.person_loss, best.person_loss_on, best.lr, best.budget) == (1.0, 'age', 3e-3, 420.)
     assert check_size((96, 32), size_multiple('s2d')) == (128, 64)
     with pytest.raises(ValueError): FitConfig(stem='s2')

@@ -43,7 +43,7 @@ def test_person_consistency_is_the_kl_from_the_vote_weighted_pool_and_skips_peop
     logits = torch.randn(5, 8, requires_grad=True)
     labels = torch.tensor([0 * 6 + 4, 2 * 6 + 4, 1 * 6 + 1, 2 * 6 + 1, 5])   # person 7: worn, none; person 3: incorrect, none; 9 alone
     persons = [7, 7, 3, 3, 9]
-    term, share = person_consistency(logits, labels, persons)
+    term, share = person_consistency(logits, labels, persons, tasks='gender+age')
     assert share == pytest.approx(0.8)
     want = []
     for a, b in ((0, 1), (2, 3)):
@@ -55,8 +55,19 @@ def test_person_consistency_is_the_kl_from_the_vote_weighted_pool_and_skips_peop
     term.backward()
     assert logits.grad[4].abs().sum() == 0 and logits.grad[:, :3].abs().sum() == 0   # alone / the mask outputs: untouched
     same = logits.detach().clone(); same[1], same[3] = same[0], same[2]
-    assert float(person_consistency(same, labels, persons)[0]) == pytest.approx(0., abs=1e-6)
+    assert float(person_consistency(same, labels, persons, tasks='gender+age')[0]) == pytest.approx(0., abs=1e-6)
     assert person_consistency(logits, labels, [1, 2, 3, 4, 5])[1] == 0.
+    gender, age = float(sum(want[0:2] + want[4:6])) / 4, float(sum(want[2:4] + want[6:8])) / 4   # want: per pair, gender then age
+    for tasks, want_one, untouched in (('gender', gender, slice(5, 8)), ('age', age, slice(3, 5))):   # one task alone
+        logits.grad = None
+        one = person_consistency(logits, labels, persons, tasks=tasks)[0]
+        assert float(one.detach()) == pytest.approx(want_one, rel=1e-5)
+        one.backward()
+        assert logits.grad[:, untouched].abs().sum() == 0 and logits.grad[:4].abs().sum() > 0
+    assert gender + age == pytest.approx(float(term.detach()), rel=1e-5)
+    assert float(person_consistency(logits, labels, persons)[0]) == pytest.approx(age, rel=1e-5)   # the default: the age group
+    with pytest.raises(ValueError, match="one of \\['gender\\+age', 'age', 'gender'\\]"):
+        person_consistency(logits, labels, persons, tasks='mask')
 
 def test_person_loss_adds_its_term_in_a_fit_and_refuses_a_loader_without_person_batches(items):
     from maskfast.data.block import mask_dataloaders
@@ -66,8 +77,9 @@ def test_person_loss_adds_its_term_in_a_fit_and_refuses_a_loader_without_person_
     people = df['folder'].unique()
     tr = np.flatnonzero(df['folder'].isin(people[:30]).values); va = np.flatnonzero(~df['folder'].isin(people[:30]).values)
     dls = mask_dataloaders(df, caches, tr, va, bs=12, seed=0, person_batches=True, device='cpu')
-    learn = mask_learner(dls, 'resnet18', precision='fp32', quiet=True, person_loss=1.0)
+    learn = mask_learner(dls, 'resnet18', precision='fp32', quiet=True, person_loss=1.0, person_loss_on='age')
     cb = next(c for c in learn.cbs if isinstance(c, PersonConsistency))
+    assert cb.tasks == 'age'
     learn.fit(1, 1e-3)
     assert len(cb.terms) == len(dls.train) and np.mean(cb.terms) > 0 and np.mean(cb.shares) > 0.6
     plain = mask_dataloaders(df, caches, tr, va, bs=12, seed=0, device='cpu')
@@ -83,6 +95,31 @@ def test_person_loss_option_is_checked():
     with pytest.raises(ValueError, match='--no-downsample'): FitConfig(person_loss=1, downsample=False)
     with pytest.raises(ValueError, match='--workers'): FitConfig(person_loss=1, workers=2)
     assert FitConfig(person_batches=True, workers=2).person_batches           # batches alone: any loader
+    assert FitConfig(person_loss=1, person_loss_on='age').person_loss_on == 'age'
+    with pytest.raises(ValueError, match='person_loss_on must be one of'): FitConfig(person_loss=1, person_loss_on='mask')
+    with pytest.raises(ValueError, match='--person-loss-on gender pulls nothing with --person-loss 0'):
+        FitConfig(person_loss=0, person_loss_on='gender')
+
+def test_an_args_yaml_from_before_the_default_keeps_what_it_trained_with():
+    from maskfast.learn.config import FitConfig
+    quiet = lambda m: None
+    assert FitConfig.from_dict({'arch': 'resnet18'}, notice=quiet).person_loss == 0.       # before --person-loss: none
+    stop43 = FitConfig.from_dict({'arch': 'resnet18', 'person_loss': 1.0}, notice=quiet)   # before --person-loss-on
+    assert (stop43.person_loss, stop43.person_loss_on) == (1.0, 'gender+age')
+    now = FitConfig.from_dict(FitConfig().to_dict(), notice=quiet)
+    assert (now.person_loss, now.person_loss_on) == (None, 'age')
+
+def test_an_unset_person_loss_is_on_where_the_fit_allows_it():
+    from maskfast.learn.config import FitConfig, person_loss_weight, PERSON_LOSS
+    assert FitConfig().person_loss is None and FitConfig().person_loss_on == 'age'
+    assert person_loss_weight(FitConfig()) == (PERSON_LOSS, '') and PERSON_LOSS == 1.0
+    assert person_loss_weight(FitConfig(person_loss=0.)) == (0., '') and person_loss_weight(FitConfig(person_loss=2.)) == (2., '')
+    for opts, why in ((dict(head='single'), '--head single'), (dict(task='gender'), '--task gender'),
+                      (dict(age_head='ordinal'), '--age-head ordinal'), (dict(downsample=False), '--no-downsample'),
+                      (dict(workers=2), '--workers 2')):
+        assert person_loss_weight(FitConfig(**opts)) == (0., why)      # off, not refused: the user did not ask for it
+    assert person_loss_weight(FitConfig(), processes=2) == (0., '2 processes')
+    assert person_loss_weight(FitConfig(head='single', workers=1)) == (0., '--head single, --workers 1')
     with pytest.raises(ValueError, match='--person-batches draws'): FitConfig(person_batches=True, downsample=False)
 
 def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypatch):
@@ -91,9 +128,18 @@ def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypa
     seen, real = [], train.mask_dataloaders
     def spy(*a, **k): seen.append(k.get('person_batches')); return real(*a, **k)
     monkeypatch.setattr(train, 'mask_dataloaders', spy)
-    train.fit_run(data=str(twin), out=str(tmp_path / 'pb'), **TINY, person_batches=True)
-    train.fit_run(data=str(twin), out=str(tmp_path / 'plain'), **TINY)
-    assert seen == [True, False]
+    learners, real_learner = [], train.mask_learner
+    def spy_learner(*a, **k): learners.append((k.get('person_loss'), k.get('person_loss_on'))); return real_learner(*a, **k)
+    monkeypatch.setattr(train, 'mask_learner', spy_learner)
+    train.fit_run(data=str(twin), out=str(tmp_path / 'pb'), **TINY, person_loss=0, person_batches=True)
+    train.fit_run(data=str(twin), out=str(tmp_path / 'plain'), **TINY, person_loss=0)
+    train.fit_run(data=str(twin), out=str(tmp_path / 'default'), **TINY)
+    train.fit_run(data=str(twin), out=str(tmp_path / 'both'), **TINY, person_loss=0.5, person_loss_on='gender+age')
+    assert seen == [True, False, True, True]
+    assert learners == [(0., 'age'), (0., 'age'), (1., 'age'), (0.5, 'gender+age')]
+    import yaml
+    args = yaml.safe_load((tmp_path / 'default' / 'args.yaml').read_text())
+    assert args['person_loss'] is None and args['person_loss_on'] == 'age' and args['run']['person_loss'] == 1.0
     monkeypatch.setattr(train, 'world_size', lambda: 2)                       # under torchrun: refused before any work
     with pytest.raises(ValueError, match='runs 2: run it in one process, or use --person-batches'):
         train.fit_run(data=str(twin), out=str(tmp_path / 'two'), **TINY, person_loss=1.0)

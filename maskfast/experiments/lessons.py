@@ -26,7 +26,8 @@ LESSONS = {
     'regression age head': {'age_head': 'regression'},
     'batch size 64': {'bs': 64},
     'lr 1e-2 (default: lr_find, floored at 3e-3)': {'lr': 1e-2},
-    'person-level loss, weight 1 (batches of whole people)': {'person_loss': 1.0},
+    'person-level loss off (default: weight 1 on the age group, batches of whole people)': {'person_loss': 0.0},
+    'person-level loss on gender and age': {'person_loss_on': 'gender+age'},
 }
 # name -> predict options changed, applied to each seed's baseline model (no training)
 PREDICT_LESSONS = {

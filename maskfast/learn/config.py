@@ -2,7 +2,7 @@
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
 __all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
-           'fit_input', 'DEFAULT_SIZE', 'AUTO_STEM', 'PRECISIONS']
+           'fit_input', 'person_loss_weight', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'PRECISIONS']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
@@ -139,8 +139,12 @@ class FitConfig(Config):
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
     # training
-    person_loss: float = option(0.0, "weight of a person-level term: batches draw a person's photos together, and each photo's "
-                                "gender and age outputs are pulled toward its person's pooled prediction (0 = off)", 'training')
+    person_loss: float = option(None, "weight of a person-level term: batches draw a person's photos together, and each photo's "
+                                "outputs (--person-loss-on) are pulled toward its person's pooled prediction; 0 = off; unset: 1 where "
+                                "the fit allows it (--head multi --task all --age-head class, one mask photo a person, no --workers, "
+                                "one process), else off", 'training')
+    person_loss_on: str = option('age', "the outputs --person-loss pulls together: 'age' (the age group), 'gender+age' or "
+                                 "'gender'", 'training', choices=('age', 'gender+age', 'gender'))   # maskfast.learn.person_loss.PERSON_TASKS
     loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')
     bs: int = option(32, 'batch size (per process)', 'training')
     epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
@@ -193,13 +197,18 @@ class FitConfig(Config):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
         if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
-        if self.person_loss < 0: raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
-        if self.person_loss and (self.head != 'multi' or self.task != 'all' or self.age_head != 'class'):
-            raise ValueError('--person-loss pulls the gender and age-group outputs of the multi head together; it needs '
-                             f'--head multi --task all --age-head class, not --head {self.head} --task {self.task} --age-head {self.age_head}')
-        if self.person_loss and self.workers:
-            raise ValueError('--person-loss reads the people of each batch from the loader in one process: it does not '
-                             'combine with --workers')
+        if self.person_loss is not None and self.person_loss < 0:
+            raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
+        if self.person_loss:   # given (unset: off where these hold, see person_loss_weight)
+            if self.head != 'multi' or self.task != 'all' or self.age_head != 'class':
+                raise ValueError('--person-loss pulls the gender or age-group outputs of the multi head together; it needs '
+                                 f'--head multi --task all --age-head class, not --head {self.head} --task {self.task} --age-head {self.age_head}')
+            if self.workers:
+                raise ValueError('--person-loss reads the people of each batch from the loader in one process: it does not '
+                                 'combine with --workers')
+        if self.person_loss == 0 and self.person_loss_on != 'age':
+            raise ValueError(f'--person-loss-on {self.person_loss_on} pulls nothing with --person-loss 0: '
+                             f'give a weight > 0, or leave --person-loss-on out')
         if (self.person_loss or self.person_batches) and not self.downsample:
             raise ValueError(f'--{"person-loss" if self.person_loss else "person-batches"} draws the 3 photos a person has in '
                              'an epoch (one mask photo) side by side: it does not combine with --no-downsample')
@@ -218,8 +227,11 @@ class FitConfig(Config):
 
     @classmethod
     def from_dict(cls, d, source='settings', notice=print):
-        "As `Config.from_dict`; a file from before --train-all (no `train_all` key) trained with a hold-out, and still does."
-        return super().from_dict({'train_all': False, **d}, source, notice)
+        """As `Config.from_dict`; a file from before a default changed keeps what it trained with: before --train-all (no
+        `train_all` key) a hold-out; before --person-loss (no key) none; before --person-loss-on (no key) gender and age."""
+        older = {'train_all': False, 'person_loss': 0.0}
+        if d.get('person_loss') and 'person_loss_on' not in d: older['person_loss_on'] = 'gender+age'
+        return super().from_dict({**older, **d}, source, notice)
 
 def config_parser(*classes, prog=None, description=None, defaults=None, extra=()):
     """An argparse parser with one option per field of the config `classes` (a name seen twice is added once). Every
@@ -274,6 +286,18 @@ def fit_input(cfg):
     if stem == 'auto': stem = AUTO_STEM if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
     return stem, tuple(cfg.size) if cfg.size is not None else DEFAULT_SIZE[stem]
 
+PERSON_LOSS = 1.0   # the weight an unset --person-loss takes where a fit allows it (README: "The person loss on the age group")
+
+def person_loss_weight(cfg, processes=1):
+    """(weight, why it is off): `--person-loss` as given, or when unset `PERSON_LOSS` where the fit allows it (the multi
+    head on all tasks with the class age head, one mask photo a person, no --workers, one process), else 0 and the options
+    that rule it out, as a phrase."""
+    if cfg.person_loss is not None: return cfg.person_loss, ''
+    why = [w for w, on in ((f'--head {cfg.head}', cfg.head != 'multi'), (f'--task {cfg.task}', cfg.task != 'all'),
+                           (f'--age-head {cfg.age_head}', cfg.age_head != 'class'), ('--no-downsample', not cfg.downsample),
+                           (f'--workers {cfg.workers}', bool(cfg.workers)), (f'{processes} processes', processes > 1)) if on]
+    return (0., ', '.join(why)) if why else (PERSON_LOSS, '')
+
 def image_crop(cfg):
     "The crop a config asks for: its --crop-box when set, else its --crop (a share or 'face')."
     return tuple(cfg.crop_box) if cfg.crop_box else cfg.crop
@@ -291,4 +315,5 @@ class RunState(Config):
     world_size: int = 1       # processes
     extra: str = None         # what was added to training (pseudo labels), if anything
     face_fallback: tuple = None  # with --crop face: the crop box (fractions) of images where no face was found
+    person_loss: float = None # the person-loss weight trained with (an unset --person-loss resolved: person_loss_weight)
     old_share: float = None   # share of the labelled images trained on whose person is >=60 (age 60+, before --old-from): predict's --old-share

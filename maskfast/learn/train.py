@@ -9,7 +9,7 @@ from fastai.torch_core import set_seed
 from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, EpochFraction, last_epoch, BudgetGuard, RESERVE_S
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, ValidateLast, small_size
 from .checkpoints import resume_from
-from .config import FitConfig, RunState, image_crop, fit_input
+from .config import FitConfig, RunState, image_crop, fit_input, person_loss_weight, PERSON_LOSS
 from .recipes import recipe_config
 from .distrib import (init_distributed, is_main, is_distributed, rank, world_size, main_first, broadcast_object,
                       distributed, close_distributed)
@@ -78,6 +78,9 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     if cfg.person_loss and world_size() > 1:
         raise ValueError(f'--person-loss reads the people of each batch in one process, and this fit runs {world_size()}: '
                          'run it in one process, or use --person-batches (the batches of whole people without the term)')
+    person_loss, person_loss_off = person_loss_weight(cfg, world_size())
+    if person_loss_off and main and not cfg.quiet:
+        print(f'person-level loss (the default, --person-loss {PERSON_LOSS:g} on the {cfg.person_loss_on}) off for this fit: {person_loss_off}')
     check_arch(cfg.arch)
     stem, size = fit_input(cfg)
     if resume and state.stem: stem = state.stem
@@ -92,13 +95,13 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         from_weights = cfg.pretrained or bool(cfg.weights)
         mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
     state = state.replace(data=str(data), size=size, stem=stem, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
-                          face_fallback=caches[0].face_fallback, old_share=_old_share(df, tr, va, all_people),
+                          face_fallback=caches[0].face_fallback, person_loss=person_loss, old_share=_old_share(df, tr, va, all_people),
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
                            extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age else (),
                            mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase,
-                           person_batches=cfg.person_batches or cfg.person_loss > 0)
+                           person_batches=cfg.person_batches or person_loss > 0)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
     if main and not cfg.quiet: print(_people_line(df, tr, va, cfg, all_people))
     def make(precision):
@@ -107,7 +110,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
                             select_best=not all_people, ema=cfg.ema, stem=stem,
                             skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None,
-                            person_loss=cfg.person_loss)
+                            person_loss=person_loss, person_loss_on=cfg.person_loss_on)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
