@@ -66,7 +66,7 @@ def test_person_consistency_is_the_kl_from_the_vote_weighted_pool_and_skips_peop
         assert logits.grad[:, untouched].abs().sum() == 0 and logits.grad[:4].abs().sum() > 0
     assert gender + age == pytest.approx(float(term.detach()), rel=1e-5)
     assert float(person_consistency(logits, labels, persons)[0]) == pytest.approx(age, rel=1e-5)   # the default: the age group
-    with pytest.raises(ValueError, match="one of \\['gender\\+age', 'age', 'gender'\\]"):
+    with pytest.raises(ValueError, match="one of \\['age', 'gender\\+age', 'gender'\\]"):
         person_consistency(logits, labels, persons, tasks='mask')
 
 def test_person_loss_adds_its_term_in_a_fit_and_refuses_a_loader_without_person_batches(items):
