@@ -90,7 +90,7 @@ def test_person_loss_option_is_checked():
     from maskfast.learn.config import FitConfig
     assert FitConfig(person_loss=0.5).person_loss == 0.5
     with pytest.raises(ValueError, match='is a weight'): FitConfig(person_loss=-1)
-    with pytest.raises(ValueError, match='needs --head multi'): FitConfig(person_loss=1, head='single')
+    with pytest.raises(ValueError, match='--person-loss 1 does not combine with --head single: .* needs --head multi'): FitConfig(person_loss=1, head='single')
     with pytest.raises(ValueError, match='needs --head multi'): FitConfig(person_loss=1, age_head='ordinal')
     with pytest.raises(ValueError, match='--no-downsample'): FitConfig(person_loss=1, downsample=False)
     with pytest.raises(ValueError, match='--workers'): FitConfig(person_loss=1, workers=2)
@@ -121,6 +121,10 @@ def test_an_unset_person_loss_is_on_where_the_fit_allows_it():
     assert person_loss_weight(FitConfig(), processes=2) == (0., '2 processes')
     assert person_loss_weight(FitConfig(head='single', workers=1)) == (0., '--head single, --workers 1')
     with pytest.raises(ValueError, match='--person-batches draws'): FitConfig(person_batches=True, downsample=False)
+    assert FitConfig().person_loss_blockers() == [] and [w for w, _ in FitConfig(task='age').person_loss_blockers(3)] == ['--task age', '3 processes']
+    with pytest.raises(ValueError, match=r'--person-loss 0.5 does not combine with 2 processes'):   # typed: refused, not turned off
+        person_loss_weight(FitConfig(person_loss=0.5), processes=2)
+    assert person_loss_weight(FitConfig(person_loss=0.), processes=2) == (0., '')
 
 def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypatch):
     import maskfast.learn.train as train
@@ -141,6 +145,6 @@ def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypa
     args = yaml.safe_load((tmp_path / 'default' / 'args.yaml').read_text())
     assert args['person_loss'] is None and args['person_loss_on'] == 'age' and args['run']['person_loss'] == 1.0
     monkeypatch.setattr(train, 'world_size', lambda: 2)                       # under torchrun: refused before any work
-    with pytest.raises(ValueError, match='runs 2: run it in one process, or use --person-batches'):
+    with pytest.raises(ValueError, match='with 2 processes: it reads the people of each batch from the loader in one process: run it in one process, or use --person-batches'):
         train.fit_run(data=str(twin), out=str(tmp_path / 'two'), **TINY, person_loss=1.0)
     assert not (tmp_path / 'two' / 'args.yaml').exists()

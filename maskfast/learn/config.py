@@ -199,25 +199,38 @@ class FitConfig(Config):
         if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
-        if self.person_loss:   # given (unset: off where these hold, see person_loss_weight)
-            if self.head != 'multi' or self.task != 'all' or self.age_head != 'class':
-                raise ValueError('--person-loss pulls the gender or age-group outputs of the multi head together; it needs '
-                                 f'--head multi --task all --age-head class, not --head {self.head} --task {self.task} --age-head {self.age_head}')
-            if self.workers:
-                raise ValueError('--person-loss reads the people of each batch from the loader in one process: it does not '
-                                 'combine with --workers')
+        self.refuse_person_loss()   # given with an option that rules it out (unset: off there, see person_loss_weight)
         if self.person_loss == 0 and self.person_loss_on != 'age':
             raise ValueError(f'--person-loss-on {self.person_loss_on} pulls nothing with --person-loss 0: '
                              f'give a weight > 0, or leave --person-loss-on out')
-        if (self.person_loss or self.person_batches) and not self.downsample:
-            raise ValueError(f'--{"person-loss" if self.person_loss else "person-batches"} draws the 3 photos a person has in '
-                             'an epoch (one mask photo) side by side: it does not combine with --no-downsample')
+        if self.person_batches and not self.downsample:
+            raise ValueError('--person-batches draws the 3 photos a person has in an epoch (one mask photo) side by side: '
+                             'it does not combine with --no-downsample')
         if self.members < 1: raise ValueError(f'--members {self.members}: the number of fits in the ensemble, 1 (a plain fit) or more')
         if self.members > 1 and (self.fold == 'all' or self.full):
             raise ValueError(f'--members {self.members} trains every member on all people; it does not combine with '
                              f'{"--fold all (an ensemble of its own)" if self.fold == "all" else "--full"}')
         if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
+
+    def person_loss_blockers(self, processes=1):
+        "The options that rule the person loss out of this fit, as (option, why) pairs; none where it may train."
+        outputs = 'it pulls the gender or age-group outputs of the multi head together; it needs --head multi --task all --age-head class'
+        one = 'it reads the people of each batch from the loader in one process'
+        return [(w, why) for w, on, why in (
+            (f'--head {self.head}', self.head != 'multi', outputs), (f'--task {self.task}', self.task != 'all', outputs),
+            (f'--age-head {self.age_head}', self.age_head != 'class', outputs),
+            ('--no-downsample', not self.downsample, 'it draws the 3 photos a person has in an epoch (one mask photo) side by side'),
+            (f'--workers {self.workers}', bool(self.workers), one),
+            (f'{processes} processes', processes > 1, f'{one}: run it in one process, or use --person-batches (the batches '
+                                                      'of whole people without the term)')) if on]
+
+    def refuse_person_loss(self, processes=1):
+        "Raise if a typed `--person-loss W` (W > 0) meets an option that rules it out (`person_loss_blockers`)."
+        blockers = self.person_loss_blockers(processes) if self.person_loss else []
+        if blockers:
+            w, why = blockers[0]
+            raise ValueError(f'--person-loss {self.person_loss:g} does not combine with {w}: {why}')
 
     def holdout_needed(self):
         "The options given that need the validation fold held out of training (so --train-all is off), as a phrase; '' if none."
@@ -291,12 +304,11 @@ PERSON_LOSS = 1.0   # the weight an unset --person-loss takes where a fit allows
 def person_loss_weight(cfg, processes=1):
     """(weight, why it is off): `--person-loss` as given, or when unset `PERSON_LOSS` where the fit allows it (the multi
     head on all tasks with the class age head, one mask photo a person, no --workers, one process), else 0 and the options
-    that rule it out, as a phrase."""
+    that rule it out, as a phrase. A typed weight > 0 that the fit rules out is refused (`FitConfig.refuse_person_loss`)."""
+    cfg.refuse_person_loss(processes)
     if cfg.person_loss is not None: return cfg.person_loss, ''
-    why = [w for w, on in ((f'--head {cfg.head}', cfg.head != 'multi'), (f'--task {cfg.task}', cfg.task != 'all'),
-                           (f'--age-head {cfg.age_head}', cfg.age_head != 'class'), ('--no-downsample', not cfg.downsample),
-                           (f'--workers {cfg.workers}', bool(cfg.workers)), (f'{processes} processes', processes > 1)) if on]
-    return (0., ', '.join(why)) if why else (PERSON_LOSS, '')
+    why = ', '.join(w for w, _ in cfg.person_loss_blockers(processes))
+    return (0., why) if why else (PERSON_LOSS, '')
 
 def image_crop(cfg):
     "The crop a config asks for: its --crop-box when set, else its --crop (a share or 'face')."

@@ -75,10 +75,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     init_distributed()
     main = is_main()
     if not main: cfg = cfg.replace(quiet=True)
-    if cfg.person_loss and world_size() > 1:
-        raise ValueError(f'--person-loss reads the people of each batch in one process, and this fit runs {world_size()}: '
-                         'run it in one process, or use --person-batches (the batches of whole people without the term)')
-    person_loss, person_loss_off = person_loss_weight(cfg, world_size())
+    person_loss, person_loss_off = person_loss_weight(cfg, world_size())   # a typed one that cannot train: refused
     if person_loss_off and main and not cfg.quiet:
         print(f'person-level loss (the default, --person-loss {PERSON_LOSS:g} on the {cfg.person_loss_on}) off for this fit: {person_loss_off}')
     check_arch(cfg.arch)
