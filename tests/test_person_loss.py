@@ -68,6 +68,13 @@ def test_person_consistency_is_the_kl_from_the_vote_weighted_pool_and_skips_peop
     assert float(person_consistency(logits, labels, persons)[0]) == pytest.approx(age, rel=1e-5)   # the default: the age group
     with pytest.raises(ValueError, match="one of \\['age', 'gender\\+age', 'gender'\\]"):
         person_consistency(logits, labels, persons, tasks='mask')
+    logits.grad = None                                               # pull 'masked': the unmasked photos only teach
+    masked = person_consistency(logits, labels, persons, tasks='gender+age', pull='masked')[0]
+    assert float(masked.detach()) == pytest.approx(float(sum(want[0::2])) / 2, rel=1e-5)   # photos 0 and 2, gender and age
+    masked.backward()
+    assert logits.grad[[1, 3]].abs().sum() == 0 and logits.grad[[0, 2]].abs().sum() > 0
+    with pytest.raises(ValueError, match="pull must be one of \\['all', 'masked'\\]"):
+        person_consistency(logits, labels, persons, pull='none')
 
 def test_person_loss_adds_its_term_in_a_fit_and_refuses_a_loader_without_person_batches(items):
     from maskfast.data.block import mask_dataloaders
@@ -99,6 +106,9 @@ def test_person_loss_option_is_checked():
     with pytest.raises(ValueError, match='person_loss_on must be one of'): FitConfig(person_loss=1, person_loss_on='mask')
     with pytest.raises(ValueError, match='--person-loss-on gender pulls nothing with --person-loss 0'):
         FitConfig(person_loss=0, person_loss_on='gender')
+    assert FitConfig(person_pull='masked').person_pull == 'masked'
+    with pytest.raises(ValueError, match='--person-pull masked pulls nothing with --person-loss 0'):
+        FitConfig(person_loss=0, person_pull='masked')
 
 def test_an_args_yaml_from_before_the_default_keeps_what_it_trained_with():
     from maskfast.learn.config import FitConfig
@@ -133,14 +143,14 @@ def test_person_batches_alone_reach_the_loader_of_a_fit(twin, tmp_path, monkeypa
     def spy(*a, **k): seen.append(k.get('person_batches')); return real(*a, **k)
     monkeypatch.setattr(train, 'mask_dataloaders', spy)
     learners, real_learner = [], train.mask_learner
-    def spy_learner(*a, **k): learners.append((k.get('person_loss'), k.get('person_loss_on'))); return real_learner(*a, **k)
+    def spy_learner(*a, **k): learners.append((k.get('person_loss'), k.get('person_loss_on'), k.get('person_pull'))); return real_learner(*a, **k)
     monkeypatch.setattr(train, 'mask_learner', spy_learner)
     train.fit_run(data=str(twin), out=str(tmp_path / 'pb'), **TINY, person_loss=0, person_batches=True)
     train.fit_run(data=str(twin), out=str(tmp_path / 'plain'), **TINY, person_loss=0)
     train.fit_run(data=str(twin), out=str(tmp_path / 'default'), **TINY)
-    train.fit_run(data=str(twin), out=str(tmp_path / 'both'), **TINY, person_loss=0.5, person_loss_on='gender+age')
+    train.fit_run(data=str(twin), out=str(tmp_path / 'both'), **TINY, person_loss=0.5, person_loss_on='gender+age', person_pull='masked')
     assert seen == [True, False, True, True]
-    assert learners == [(0., 'age'), (0., 'age'), (1., 'age'), (0.5, 'gender+age')]
+    assert learners == [(0., 'age', 'all'), (0., 'age', 'all'), (1., 'age', 'all'), (0.5, 'gender+age', 'masked')]
     import yaml
     args = yaml.safe_load((tmp_path / 'default' / 'args.yaml').read_text())
     assert args['person_loss'] is None and args['person_loss_on'] == 'age' and args['run']['person_loss'] == 1.0

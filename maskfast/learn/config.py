@@ -145,6 +145,9 @@ class FitConfig(Config):
                                 "one process), else off", 'training')
     person_loss_on: str = option('age', "the outputs --person-loss pulls together: 'age' (the age group), 'gender+age' or "
                                  "'gender'", 'training', choices=('age', 'gender+age', 'gender'))   # maskfast.learn.person_loss.PERSON_TASKS
+    person_pull: str = option('all', "the photos --person-loss pulls toward their person's pooled prediction: 'all', or 'masked' "
+                              "(the worn and incorrect ones: the unmasked photo, which shows every cue, teaches and is not pulled)",
+                              'training', choices=('all', 'masked'))   # maskfast.learn.person_loss.PERSON_PULLS
     loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')
     bs: int = option(32, 'batch size (per process)', 'training')
     epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
@@ -200,9 +203,10 @@ class FitConfig(Config):
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
         self.refuse_person_loss()   # given with an option that rules it out (unset: off there, see person_loss_weight)
-        if self.person_loss == 0 and self.person_loss_on != 'age':
-            raise ValueError(f'--person-loss-on {self.person_loss_on} pulls nothing with --person-loss 0: '
-                             f'give a weight > 0, or leave --person-loss-on out')
+        for name, default in (('person_loss_on', 'age'), ('person_pull', 'all')):
+            if self.person_loss == 0 and getattr(self, name) != default:
+                flag = '--' + name.replace('_', '-')
+                raise ValueError(f'{flag} {getattr(self, name)} pulls nothing with --person-loss 0: give a weight > 0, or leave {flag} out')
         if self.person_batches and not self.downsample:
             raise ValueError('--person-batches draws the 3 photos a person has in an epoch (one mask photo) side by side: '
                              'it does not combine with --no-downsample')
