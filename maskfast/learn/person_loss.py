@@ -21,6 +21,7 @@ def _kl_to_pooled(logits, inv, w):
     return (q * (q.clamp_min(1e-8).log() - logp)).sum(-1)
 
 def _check(tasks, pull):
+    "Refuse unknown `tasks` or `pull`, naming the choices."
     if tasks not in PERSON_TASKS: raise ValueError(f'person-loss tasks must be one of {list(PERSON_TASKS)}, not {tasks!r}')
     if pull not in PERSON_PULLS: raise ValueError(f'person-loss pull must be one of {list(PERSON_PULLS)}, not {pull!r}')
 
