@@ -203,8 +203,8 @@ class FitConfig(Config):
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
         self.refuse_person_loss()   # given with an option that rules it out (unset: off there, see person_loss_weight)
-        for name, default in (('person_loss_on', 'age'), ('person_pull', 'all')):
-            if self.person_loss == 0 and getattr(self, name) != default:
+        for name in ('person_loss_on', 'person_pull'):   # a choice of the term's, given with the term off
+            if self.person_loss == 0 and getattr(self, name) != self.__dataclass_fields__[name].default:
                 flag = '--' + name.replace('_', '-')
                 raise ValueError(f'{flag} {getattr(self, name)} pulls nothing with --person-loss 0: give a weight > 0, or leave {flag} out')
         if self.person_batches and not self.downsample:
