@@ -147,3 +147,30 @@ def test_per_item_loss_for_top_losses():
     logits = torch.randn(6, 18); y = torch.randint(0, 18, (6,))
     per = make_loss('focal')(logits, y, reduction='none')
     assert per.shape == (6,) and torch.allclose(per, torch.nn.functional.cross_entropy(logits, y, reduction='none'), atol=1e-4)
+
+def test_drop_path_drops_residual_branches_in_training_only():
+    from timm.layers import DropPath
+    plain, dropped = build_model('resnet18', 'multi', stem='s2d-fine'), build_model('resnet18', 'multi', stem='s2d-fine', drop_path=0.3)
+    rates = [m.drop_prob for m in dropped.modules() if isinstance(m, DropPath)]
+    assert len(rates) == 7 and rates == sorted(rates) and rates[-1] == pytest.approx(0.3)   # 8 blocks: the first one's rate 0, rising to 0.3
+    assert not any(isinstance(m, DropPath) for m in plain.modules())
+    assert plain.state_dict().keys() == dropped.state_dict().keys()                                     # a run's weights load without it
+    x = torch.randn(4, 3, 128, 128); torch.manual_seed(0)
+    dropped.train(); a, b = dropped(x), dropped(x)
+    assert not torch.allclose(a, b)                                                                     # stochastic while training
+    dropped.eval(); assert torch.equal(dropped(x), dropped(x))
+    with pytest.raises(ValueError, match='--drop-path 1.0 is a probability'): build_model('resnet18', drop_path=1.0)
+    with pytest.raises(ValueError, match="--drop-path needs a timm architecture; tv_resnet18 is torchvision's"): build_model('tv_resnet18', drop_path=0.1)
+
+def test_drop_path_is_checked_before_a_fit_and_reaches_its_learner(twin, tmp_path, monkeypatch):
+    import maskfast.learn.train as train
+    from maskfast.learn.config import FitConfig
+    from conftest import TINY
+    with pytest.raises(ValueError, match='--drop-path -0.1 is a probability'): FitConfig(drop_path=-0.1)
+    with pytest.raises(ValueError, match="tv_resnet34 is torchvision's \\(use resnet34\\)"): FitConfig(arch='tv_resnet34', drop_path=0.1)
+    seen = []
+    class Built(Exception): pass
+    def spy(*a, **k): seen.append(k.get('drop_path')); raise Built
+    monkeypatch.setattr(train, 'mask_learner', spy)
+    with pytest.raises(Built): train.fit_run(data=str(twin), out=str(tmp_path / 'dp'), **TINY, drop_path=0.2)
+    assert seen == [0.2]

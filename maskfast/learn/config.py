@@ -138,6 +138,8 @@ class FitConfig(Config):
                        choices=('auto', 'plain', 's2d', 's2d-detail', 's2d-fine', 's2d-fine-log'))
     pretrained: bool = option(False, "ImageNet weights: timm's / torchvision's download on first use, their cache afterwards", 'model')
     weights: str = option(None, 'local .pth/.safetensors state dict for the backbone', 'model')
+    drop_path: float = option(0., "stochastic depth: the probability of dropping a residual branch, rising to this in the "
+                              "last block (timm's drop_path_rate; timm architectures; 0 = off)", 'model')
     # training
     person_loss: float = option(None, "weight of a person-level term: batches draw a person's photos together, and each photo's "
                                 "outputs (--person-loss-on) are pulled toward its person's pooled prediction; 0 = off; unset: 1 where "
@@ -199,6 +201,9 @@ class FitConfig(Config):
         if self.skip_boundary_age and (self.head != 'multi' or self.task != 'all'):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
+        if not 0 <= self.drop_path < 1: raise ValueError(f'--drop-path {self.drop_path} is a probability: 0 (off) up to, not including, 1')
+        if self.drop_path and self.arch.startswith('tv_'):   # maskfast.learn.pretrained.TV_ARCHS
+            raise ValueError(f"--drop-path needs a timm architecture; {self.arch} is torchvision's (use {self.arch[3:]})")
         if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')

@@ -98,14 +98,16 @@ def head_outputs(head='single', task='all', age_head='class'):
     if task != 'all': return TASKS[task]
     return 18 if head == 'single' else 5 + AGE_OUT[age_head]
 
-def build_model(arch, head='single', task='all', age_head='class', stem='plain'):
+def build_model(arch, head='single', task='all', age_head='class', stem='plain', drop_path=0.):
     """fastai body + head (no weights downloaded): `create_timm_model` for timm names, `create_vision_model` for tv_*.
     `task` 'all' predicts the 18 classes (`head` single or multi); 'mask', 'gender' or 'age' that task alone;
     `age_head` 'class', 'ordinal', 'regression', 'hybrid' or 'class-ordinal' (multi head or the age task); `stem` 's2d' turns each 2x2
     block of input pixels into channels before the body (whose first conv then takes 12 channels); 's2d-detail' adds the
     image's grey detail map (`DetailMap`) as a 4th channel before the blocks (16 channels); 's2d-fine' takes an input of
     twice that side and reduces it by `fine_detail` first (20 channels); 's2d-fine-log' the same from the detail of the
-    log brightness (`DetailMap(log=True)`; `set_input_stats` gives it the input's normalisation)."""
+    log brightness (`DetailMap(log=True)`; `set_input_stats` gives it the input's normalisation). `drop_path` > 0: timm's
+    stochastic depth (each residual branch dropped with a probability rising to `drop_path` in the last block; training
+    only, so a run's weights load without it)."""
     from fastai.vision.learner import create_timm_model, create_vision_model
     if head not in HEAD_OUT: raise ValueError(f"head must be one of {list(HEAD_OUT)}, not {head!r}")
     if task != 'all' and task not in TASKS: raise ValueError(f"task must be 'all' or one of {list(TASKS)}, not {task!r}")
@@ -113,10 +115,12 @@ def build_model(arch, head='single', task='all', age_head='class', stem='plain')
     if age_head not in AGE_OUT: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
     if stem not in BODY_STEMS: raise ValueError(f"stem must be one of {list(BODY_STEMS)}, not {stem!r}")
     n, n_in = head_outputs(head, task, age_head), STEM_IN[stem]
+    if not 0 <= drop_path < 1: raise ValueError(f'--drop-path {drop_path} is a probability: 0 (off) up to, not including, 1')
+    if drop_path and arch in TV_ARCHS: raise ValueError(f'--drop-path needs a timm architecture; {arch} is torchvision\'s (use {arch[3:]})')
     if arch in TV_ARCHS:
         import torchvision.models as tvm
         model = create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False, n_in=n_in)
-    else: model = create_timm_model(arch, n, pretrained=False, n_in=n_in)[0]
+    else: model = create_timm_model(arch, n, pretrained=False, n_in=n_in, **({'drop_path_rate': drop_path} if drop_path else {}))[0]
     if stem != 'plain': model[0] = SpaceToDepthBody(model[0], detail=stem == 's2d-detail', fine=stem.startswith('s2d-fine'),
                                                     log=stem == 's2d-fine-log')
     return model

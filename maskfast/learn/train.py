@@ -107,7 +107,8 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                             keep_best=cfg.keep_best, task=cfg.task, age_head=cfg.age_head, old_from=cfg.old_from,
                             select_best=not all_people, ema=cfg.ema, stem=stem,
                             skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None,
-                            person_loss=person_loss, person_loss_on=cfg.person_loss_on, person_pull=cfg.person_pull)
+                            person_loss=person_loss, person_loss_on=cfg.person_loss_on, person_pull=cfg.person_pull,
+                            drop_path=cfg.drop_path)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
