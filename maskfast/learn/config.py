@@ -2,12 +2,18 @@
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
 __all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
-           'fit_input', 'person_loss_weight', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'PRECISIONS']
+           'fit_input', 'person_loss_weight', 'check_drop_path', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'PRECISIONS']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
 
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')   # what fit, predict, pseudo and serve accept (`pick_precision` resolves them)
+
+def check_drop_path(rate, arch):
+    "Refuse a stochastic-depth `rate` outside [0, 1), or one given for a torchvision arch (tv_*: no drop path there)."
+    if not 0 <= rate < 1: raise ValueError(f'--drop-path {rate} is a probability: 0 (off) up to, not including, 1')
+    if rate and arch.startswith('tv_'):   # maskfast.learn.pretrained.TV_ARCHS; timm lists no model under tv_
+        raise ValueError(f"--drop-path needs a timm architecture; {arch} is torchvision's (use {arch[3:]})")
 
 def option(default, help, group='options', off=None, **cli):
     """A config field: its `default`, its one-line `help`, its `group` in `--help`, and argparse settings `cli`
@@ -201,9 +207,7 @@ class FitConfig(Config):
         if self.skip_boundary_age and (self.head != 'multi' or self.task != 'all'):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
-        if not 0 <= self.drop_path < 1: raise ValueError(f'--drop-path {self.drop_path} is a probability: 0 (off) up to, not including, 1')
-        if self.drop_path and self.arch.startswith('tv_'):   # maskfast.learn.pretrained.TV_ARCHS
-            raise ValueError(f"--drop-path needs a timm architecture; {self.arch} is torchvision's (use {self.arch[3:]})")
+        check_drop_path(self.drop_path, self.arch)   # before the cache and the fit; build_model checks again for direct callers
         if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')

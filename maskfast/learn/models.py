@@ -7,6 +7,7 @@ from pathlib import Path
 import torch, torch.nn.functional as F
 from .age_heads import AGE_OUT, age_group_probs
 from .pretrained import WeightsError, TV_ARCHS
+from .config import check_drop_path
 
 HEAD_OUT = {'single': 18, 'multi': 8}       # multi: 3 mask + 2 gender + 3 age logits
 TASKS = {'mask': 3, 'gender': 2, 'age': 3}   # a single-task model's outputs (--task)
@@ -115,8 +116,7 @@ def build_model(arch, head='single', task='all', age_head='class', stem='plain',
     if age_head not in AGE_OUT: raise ValueError(f"age head must be one of {list(AGE_OUT)}, not {age_head!r}")
     if stem not in BODY_STEMS: raise ValueError(f"stem must be one of {list(BODY_STEMS)}, not {stem!r}")
     n, n_in = head_outputs(head, task, age_head), STEM_IN[stem]
-    if not 0 <= drop_path < 1: raise ValueError(f'--drop-path {drop_path} is a probability: 0 (off) up to, not including, 1')
-    if drop_path and arch in TV_ARCHS: raise ValueError(f'--drop-path needs a timm architecture; {arch} is torchvision\'s (use {arch[3:]})')
+    check_drop_path(drop_path, arch)
     if arch in TV_ARCHS:
         import torchvision.models as tvm
         model = create_vision_model(getattr(tvm, arch[3:]), n, pretrained=False, n_in=n_in)
