@@ -1,6 +1,7 @@
 "Issue 10's training options: same-label mixing, age heads, --full, recipes, grouping purity, the twin's ceiling."
 import json
 import numpy as np, pandas as pd, pytest, torch
+import torch.nn.functional as F
 from conftest import TINY
 from maskfast.data.mixing import SameLabelMix
 
@@ -230,3 +231,63 @@ def test_ceiling_of_an_observer_blind_to_some_cues(small_ceiling):
     assert no_hair['gender_f1'] < full['gender_f1'] - 0.02
     assert set(FINE_CUES) < set(CUES)
     with pytest.raises(ValueError, match='unknown cue'): twin_ceiling(100, 100, blind=['wrinkle'])
+
+def test_soft_age_targets_spread_only_the_ages_near_a_boundary():
+    from maskfast.learn.age_heads import soft_age_targets
+    age = torch.tensor([18, 20, 27, 29, 30, 45, 57, 59, 60, -1])
+    group = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 1])
+    q = soft_age_targets(age, group, 3)
+    assert torch.allclose(q.sum(1), torch.ones(10)) and (q >= 0).all()
+    assert torch.allclose(q[[0, 1, 5]], torch.eye(3)[[0, 0, 1]], atol=1e-3)        # far inside a group: that group
+    assert torch.allclose(q[3], torch.tensor([0.5662, 0.4338, 0.]), atol=1e-3)     # 29: P(29 + N(0, 3) < 29.5)
+    assert torch.allclose(q[4], q[3][[1, 0, 2]], atol=1e-3)                        # 30 mirrors 29 across the boundary
+    assert 0 < q[6, 2] < q[7, 2] < 0.5 and q[7, 0] < 1e-6                          # 57 and 59 lean towards >=60, less than half
+    assert torch.equal(q[8], torch.tensor([0., 0., 1.])) and torch.equal(q[9], torch.tensor([0., 1., 0.]))   # top age, unknown age: hard
+    assert (q[:8, 0].diff() <= 0).all()                                            # P(<30) falls with the age
+    assert torch.equal(soft_age_targets(age, group, 0), torch.eye(3)[group])       # sigma 0: the hard groups
+    q58 = soft_age_targets(torch.tensor([57, 58]), torch.tensor([1, 2]), 3, old_from=58)
+    assert torch.allclose(q58[1, 2], torch.tensor(0.5662), atol=1e-3) and q58[0, 2] < 0.5   # the boundary moves with --old-from
+
+def test_age_sigma_loss_is_cross_entropy_against_the_soft_targets():
+    from maskfast.learn.losses import make_loss
+    from maskfast.learn.age_heads import soft_age_targets
+    logits = torch.randn(5, 8, requires_grad=True)
+    y, age = torch.tensor([0, 6, 16, 4, 11]), torch.tensor([20, 29, 58, 33, 60])   # groups 0 0 1 1 2
+    l = make_loss('ce', 'multi', age_sigma=3)(logits, y, age); l.backward()
+    q = soft_age_targets(age, y % 3, 3)
+    want = F.cross_entropy(logits[:, :3], y // 6) + F.cross_entropy(logits[:, 3:5], (y // 3) % 2) + \
+        -(q * F.log_softmax(logits[:, 5:], -1)).sum(1).mean()
+    assert torch.allclose(l, want)
+    hard = make_loss('ce', 'multi')(logits, y)
+    assert not torch.allclose(l, hard)                                    # 29, 58 and 33 are softened
+    far = torch.tensor([18, 18, 45, 45, 60])                               # every age far from a boundary: the hard loss
+    assert torch.allclose(make_loss('ce', 'multi', age_sigma=3)(logits, y, far), hard, atol=1e-3)
+    age_only = make_loss('ce', 'single', task='age', age_sigma=3)(logits[:, 5:], y, age)   # the age task alone
+    assert torch.allclose(age_only, -(q * F.log_softmax(logits[:, 5:], -1)).sum(1).mean())
+    with pytest.raises(ValueError, match='second target'): make_loss('ce', 'multi', age_sigma=3)(logits, y)
+    with pytest.raises(ValueError, match='--head multi'): make_loss('ce', 'single', age_sigma=3)
+    with pytest.raises(ValueError, match='ordinal'): make_loss('ce', 'multi', age_head='ordinal', age_sigma=3)
+    with pytest.raises(ValueError, match="'focal'"): make_loss('mask:ce;age:focal', 'multi', age_sigma=3)
+
+@pytest.mark.parametrize('opts, why', [({'head': 'single'}, 'single head'), ({'age_head': 'hybrid'}, 'hybrid age head'),
+                                       ({'loss': 'focal'}, "'focal'"), ({'loss': 'gender:focal;age:f1'}, "'f1'"),
+                                       ({'task': 'mask'}, 'mask task')])
+def test_age_sigma_refused_where_there_is_no_hard_age_group_to_soften(opts, why):
+    from maskfast.learn.config import FitConfig
+    with pytest.raises(ValueError, match=why): FitConfig(age_sigma=3, **opts)
+    with pytest.raises(ValueError, match='spread in years'): FitConfig(age_sigma=-1)
+    assert FitConfig(age_sigma=3, loss='mask:focal').age_sigma == 3 and FitConfig(age_sigma=3, task='age').age_sigma == 3
+
+def test_age_sigma_fit_hands_each_age_to_the_soft_loss(twin, tmp_path, monkeypatch):
+    from maskfast.learn.age_heads import SoftAgeGroupLoss
+    from maskfast.learn.train import fit_run
+    from maskfast.infer.submission import predict_eval
+    seen, forward = [], SoftAgeGroupLoss.forward
+    def spy(self, logits, group, age): seen.append((self.sigma, age.detach().clone())); return forward(self, logits, group, age)
+    monkeypatch.setattr(SoftAgeGroupLoss, 'forward', spy)
+    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), age_sigma=2.5, **TINY)
+    assert 'age_sigma: 2.5' in (tmp_path / 'o' / 'args.yaml').read_text()
+    ages = torch.cat([a for _, a in seen])
+    assert seen and {s for s, _ in seen} == {2.5} and ages.min() >= 18 and ages.max() <= 60 and len(ages.unique()) > 5
+    _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False, consistency=False)
+    assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)

@@ -7,14 +7,15 @@ regression. 'class-ordinal' keeps the 3 group logits as the decision and adds th
 target that only shapes the features: every year of age is a signal (a 58-year-old is nearer 60 than a 31-year-old),
 where the groups alone say the same for both. Each gives age-group probabilities at the model's own boundaries (30 and
 `old_from`)."""
-__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'age_group_probs', 'OrdinalAgeLoss', 'GaussianAgeLoss', 'HybridAgeLoss',
-           'ClassOrdinalAgeLoss']
+__all__ = ['AGE_OUT', 'AGE_THRESHOLDS', 'AGE_CAP', 'age_group_probs', 'soft_age_targets', 'OrdinalAgeLoss', 'GaussianAgeLoss',
+           'HybridAgeLoss', 'ClassOrdinalAgeLoss', 'SoftAgeGroupLoss']
 
 import torch, torch.nn as nn, torch.nn.functional as F
 
 AGE_THRESHOLDS = torch.arange(19, 61)          # P(age >= t), the ordinal head's 42 outputs
 AGE_OUT = {'class': 3, 'ordinal': len(AGE_THRESHOLDS), 'regression': 2, 'hybrid': 5,   # hybrid: 3 groups + regression
            'class-ordinal': 3 + len(AGE_THRESHOLDS)}                                  # 3 groups + the thresholds
+AGE_CAP = 60                                   # the data's top age: 60 there means 60 or older (censored)
 _MEAN, _SCALE = 39.0, 12.0                     # the regression head works on (age - 39) / 12
 _LOG_S_MIN, _LOG_S_MAX = -2.48, 0.7            # its spread is 1 to 24 years: log(1 / 12), log(2)
 
@@ -81,3 +82,27 @@ class HybridAgeLoss(nn.Module):
 class ClassOrdinalAgeLoss(HybridAgeLoss):
     "The class-ordinal head's loss: `group_loss` on its 3 group logits plus `weight` x the ordinal loss on its thresholds."
     def __init__(self, group_loss, weight=1.): super().__init__(group_loss, weight, OrdinalAgeLoss())
+
+def soft_age_targets(age, group, sigma, old_from=60, young_below=30, cap=AGE_CAP):
+    """(N, 3) age-group targets spread by the age's own uncertainty (label distribution learning): the shares of the
+    groups that age + e falls in, e ~ N(0, `sigma`) years, with whole-year ages (boundaries at `young_below` - 0.5 and
+    `old_from` - 0.5). A 29-year-old is then 0.57 <30 at sigma 3 where a 20-year-old is 1.00: the labels of people at a
+    boundary stop asking for a certainty their photos cannot give. Ages at or above `cap` (the data's top age, which
+    means that age or older) and unknown ages (< 0: pseudo-labels) keep their hard `group`."""
+    a, g = age.view(-1).float(), group.view(-1).long()
+    if sigma <= 0: return F.one_hot(g, 3).float()
+    normal = torch.distributions.Normal(a, torch.full_like(a, float(sigma)))
+    below_mid, below_old = normal.cdf(torch.full_like(a, young_below - 0.5)), normal.cdf(torch.full_like(a, old_from - 0.5))
+    soft = torch.stack([below_mid, below_old - below_mid, 1 - below_old], -1).clamp_min(0)
+    hard = (a >= cap) | (a < 0)
+    return torch.where(hard[:, None], F.one_hot(g, 3).float(), soft)
+
+class SoftAgeGroupLoss(nn.Module):
+    """Cross-entropy of the 3 age-group logits against `soft_age_targets` of each item's age (`--age-sigma`): the class
+    head and its decision stay as they are; only the targets of ages near a boundary are softened."""
+    takes_age = True   # the multi head's loss hands it (group, age) rather than the group alone
+    def __init__(self, sigma, old_from=60, cap=AGE_CAP):
+        super().__init__(); self.sigma, self.old_from, self.cap = sigma, old_from, cap
+    def forward(self, logits, group, age):
+        q = soft_age_targets(age, group, self.sigma, self.old_from, cap=self.cap).to(logits.device)
+        return -(q * F.log_softmax(logits.float(), -1)).sum(-1).mean()

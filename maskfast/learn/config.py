@@ -157,6 +157,9 @@ class FitConfig(Config):
                               "(the worn and incorrect ones: the unmasked photo, which shows every cue, teaches and is not pulled)",
                               'training', choices=('all', 'masked'))   # maskfast.learn.person_loss.PERSON_PULLS
     loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')
+    age_sigma: float = option(0., "soft age-group targets from each person's age: the groups' shares of age + N(0, SIGMA) "
+                              "years, so a 29-year-old is 0.57 <30 at 3 and a 20-year-old 1.00 (the top age, 60, stays hard; "
+                              "multi head, class age head, ce; 0 = the hard group)", 'training', metavar='SIGMA')
     bs: int = option(32, 'batch size (per process)', 'training')
     epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
     budget: float = option(420., 'seconds for the whole fit when --epochs 0', 'training')
@@ -208,6 +211,7 @@ class FitConfig(Config):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
         check_drop_path(self.drop_path, self.arch)   # before the cache and the fit; build_model checks again for direct callers
+        self.check_age_sigma()
         if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
@@ -225,6 +229,18 @@ class FitConfig(Config):
                              f'{"--fold all (an ensemble of its own)" if self.fold == "all" else "--full"}')
         if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
+
+    def check_age_sigma(self):
+        "Refuse --age-sigma where there are no hard age-group targets of a class head to soften (make_loss says the same later)."
+        if self.age_sigma < 0: raise ValueError(f'--age-sigma {self.age_sigma} is a spread in years: 0 (off) or more')
+        if not self.age_sigma: return
+        age_spec = self.loss.split('age:')[1].split(';')[0] if 'age:' in self.loss else 'ce' if ':' in self.loss else self.loss
+        why = ('the single head has no age output of its own' if self.head != 'multi' and self.task == 'all' else
+               f'the {self.task} task has no age output' if self.task not in ('all', 'age') else
+               f'the {self.age_head} age head learns from the age itself' if self.age_head != 'class' else
+               f'the age loss is {age_spec!r}' if age_spec != 'ce' else None)
+        if why: raise ValueError(f'--age-sigma {self.age_sigma} softens the class age head\'s targets under cross-entropy: {why} '
+                                 '(use --head multi, --age-head class and the ce loss for age, or leave --age-sigma out)')
 
     def person_loss_blockers(self, processes=1):
         "The options that rule the person loss out of this fit, as (option, why) pairs; none where it may train."

@@ -4,7 +4,7 @@ __all__ = ['SoftF1Loss', 'FocalLoss', 'CombinedLoss', 'MultiTaskLoss', 'TaskLoss
 import re, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from ..data.labels import boundary_mask
-from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss, ClassOrdinalAgeLoss
+from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss, ClassOrdinalAgeLoss, SoftAgeGroupLoss
 from .models import output_probs, task_target, TASKS
 
 class SoftF1Loss(nn.Module):
@@ -46,8 +46,12 @@ def parse_loss(spec, n=18, weight=None, smoothing=0.1, gamma=2.0):
         parts.append((float(m[1] or 1), _single(m[2], n, weight, smoothing, gamma)))
     return parts[0][1] if len(parts) == 1 and parts[0][0] == 1 else CombinedLoss(parts)
 
-def _age_targets(age_head, group, age):
-    "What an age head's loss takes: the age group ('class'), the age ('ordinal', 'regression') or both ('hybrid', 'class-ordinal')."
+def _age_targets(age_head, group, age, loss=None):
+    """What an age head's loss takes: the age group ('class'), the age ('ordinal', 'regression') or both ('hybrid',
+    'class-ordinal', and a class head's soft targets, `--age-sigma`: a `loss` that `takes_age`)."""
+    if getattr(loss, 'takes_age', False):
+        if age is None: raise ValueError('--age-sigma needs each item\'s age as a second target (extra_targets=("age",))')
+        return (group, age)
     return (group,) if age_head == 'class' else (group, age) if age_head in ('hybrid', 'class-ordinal') else (age,)
 
 class MultiTaskLoss(nn.Module):
@@ -67,17 +71,23 @@ class MultiTaskLoss(nn.Module):
             keep = ~boundary_mask(age.view(-1), self.skip_ages)
             if not keep.any(): return loss
             la, ya, aa = la[keep], ya[keep], age.view(-1)[keep]
-        return loss + wa * self.age(la, *_age_targets(self.age_head, ya, aa))
+        return loss + wa * self.age(la, *_age_targets(self.age_head, ya, aa, self.age))
 
 class TaskLoss(nn.Module):
     "A loss on one task's logits; the 18-class target is decoded into that task's label (the person's age for an age head)."
     def __init__(self, task, loss, age_head='class'): super().__init__(); self.task, self.loss, self.age_head = task, loss, age_head
     def forward(self, logits, y, age=None):
         if self.task != 'age': return self.loss(logits, task_target(y, self.task))
-        return self.loss(logits, *_age_targets(self.age_head, task_target(y, 'age'), age))
+        return self.loss(logits, *_age_targets(self.age_head, task_target(y, 'age'), age, self.loss))
 
-def _age_loss(age_head, spec, smoothing, gamma):
-    "The loss of an age head: the spec on the 3 groups, the ordinal / Gaussian likelihood on the age, or both (hybrid, class-ordinal)."
+def _age_loss(age_head, spec, smoothing, gamma, age_sigma=0., old_from=60):
+    """The loss of an age head: the spec on the 3 groups (or, with `age_sigma` > 0, cross-entropy against the groups'
+    soft targets from the age), the ordinal / Gaussian likelihood on the age, or both (hybrid, class-ordinal)."""
+    if age_sigma:
+        if age_head != 'class' or spec != 'ce':
+            raise ValueError(f'--age-sigma {age_sigma} softens the targets of the class age head under cross-entropy; '
+                             f'it does not combine with --age-head {age_head} or an age loss {spec!r} (use ce)')
+        return SoftAgeGroupLoss(age_sigma, old_from)
     if age_head == 'class': return parse_loss(spec, 3, None, smoothing, gamma)
     if age_head == 'hybrid': return HybridAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
     if age_head == 'class-ordinal': return ClassOrdinalAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
@@ -107,21 +117,25 @@ def _task_specs(spec):
     return per
 
 def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all',
-              age_head='class', old_from=60, skip_ages=None):
+              age_head='class', old_from=60, skip_ages=None, age_sigma=0.):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
     'mask:ce;gender:ce;age:0.6*focal+0.4*f1' (a task not named takes 'ce'); `class_weights` (18) feed 'wce' (single
     head only). A single-task model (`task` mask/gender/age) takes the spec on that task's labels. An ordinal,
     regression, hybrid or class-ordinal `age_head` (multi head, or the age task) is trained on the person's age (the second target)
-    by its own likelihood. `skip_ages`: age bands left out of the multi head's age loss (`MultiTaskLoss`)."""
+    by its own likelihood. `skip_ages`: age bands left out of the multi head's age loss (`MultiTaskLoss`). `age_sigma` > 0:
+    the class age head learns soft group targets from the age (`SoftAgeGroupLoss`; multi head or the age task)."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if age_head != 'class' and head == 'single' and task == 'all': raise ValueError(f'the {age_head} age head needs --head multi')
+    if age_sigma and head == 'single' and task == 'all':
+        raise ValueError(f'--age-sigma {age_sigma} softens the targets of a separate age output: it needs --head multi (or --task age)')
     act = dict(age_head=age_head, old_from=old_from)
     if task != 'all':
         per = dict(p.split(':') for p in spec.split(';')) if ':' in spec else {task: spec}
-        inner = _age_loss(age_head, per.get(task, 'ce'), smoothing, gamma) if task == 'age' else \
+        inner = _age_loss(age_head, per.get(task, 'ce'), smoothing, gamma, age_sigma, old_from) if task == 'age' else \
             parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)
         return _Activated(TaskLoss(task, inner, age_head), task, **act)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
     per = _task_specs(spec)
     return _Activated(MultiTaskLoss(parse_loss(per['mask'], 3, None, smoothing, gamma), parse_loss(per['gender'], 2, None, smoothing, gamma),
-                                    _age_loss(age_head, per['age'], smoothing, gamma), task_weights, age_head, skip_ages), **act)
+                                    _age_loss(age_head, per['age'], smoothing, gamma, age_sigma, old_from), task_weights, age_head,
+                                    skip_ages), **act)

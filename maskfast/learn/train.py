@@ -96,7 +96,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
-                           extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age else (),
+                           extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age or cfg.age_sigma else (),
                            mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase,
                            person_batches=cfg.person_batches or person_loss > 0)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
@@ -108,7 +108,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                             select_best=not all_people, ema=cfg.ema, stem=stem,
                             skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None,
                             person_loss=person_loss, person_loss_on=cfg.person_loss_on, person_pull=cfg.person_pull,
-                            drop_path=cfg.drop_path)
+                            drop_path=cfg.drop_path, age_sigma=cfg.age_sigma)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
