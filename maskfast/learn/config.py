@@ -2,12 +2,35 @@
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
 __all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
-           'fit_input', 'person_loss_weight', 'check_drop_path', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'PRECISIONS']
+           'fit_input', 'person_loss_weight', 'check_drop_path', 'check_age_sigma', 'task_loss_specs', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'PRECISIONS']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
 
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')   # what fit, predict, pseudo and serve accept (`pick_precision` resolves them)
+
+def task_loss_specs(spec):
+    "Each task's loss spec of a multi head: `spec` for all three, or per task as 'mask:ce;age:focal' (a task not named: ce)."
+    if ':' not in spec: return dict(mask=spec, gender=spec, age=spec)
+    per = dict(mask='ce', gender='ce', age='ce')
+    for part in spec.split(';'):
+        k, v = part.split(':')
+        if k not in per: raise ValueError(f'unknown task {k!r} in loss {spec!r}; tasks are mask, gender, age')
+        per[k] = v
+    return per
+
+def check_age_sigma(sigma, head='multi', task='all', age_head='class', loss='ce'):
+    """Refuse a negative soft-age-target spread (`--age-sigma`), or one > 0 where no class age head trains under
+    cross-entropy: the single head, the mask or gender task, an age head that learns from the age itself, another age loss."""
+    if sigma < 0: raise ValueError(f'--age-sigma {sigma} is a spread in years: 0 (off) or more')
+    if not sigma: return
+    age_spec = task_loss_specs(loss)['age']
+    why = ('the single head has no age output of its own' if head != 'multi' and task == 'all' else
+           f'the {task} task has no age output' if task not in ('all', 'age') else
+           f'the {age_head} age head learns from the age itself' if age_head != 'class' else
+           f'the age loss is {age_spec!r}' if age_spec != 'ce' else None)
+    if why: raise ValueError(f'--age-sigma {sigma:g} softens the class age head\'s targets under cross-entropy: {why} '
+                             '(use --head multi, --age-head class and the ce loss for age, or leave --age-sigma out)')
 
 def check_drop_path(rate, arch):
     "Refuse a stochastic-depth `rate` outside [0, 1), or one given for a torchvision arch (tv_*: no drop path there)."
@@ -211,7 +234,7 @@ class FitConfig(Config):
             raise ValueError('--skip-boundary-age leaves the boundary ages out of the age loss of the multi head; '
                              f'with --head {self.head} --task {self.task} there is no separate age loss (use --drop-boundary)')
         check_drop_path(self.drop_path, self.arch)   # before the cache and the fit; build_model checks again for direct callers
-        self.check_age_sigma()
+        check_age_sigma(self.age_sigma, self.head, self.task, self.age_head, self.loss)   # make_loss checks again for direct callers
         if self.max_epochs < 0: raise ValueError(f'--max-epochs {self.max_epochs}: the most epochs a budget buys, or 0 for no cap')
         if self.person_loss is not None and self.person_loss < 0:
             raise ValueError(f'--person-loss {self.person_loss} is a weight: 0 (off) or more')
@@ -229,18 +252,6 @@ class FitConfig(Config):
                              f'{"--fold all (an ensemble of its own)" if self.fold == "all" else "--full"}')
         if self.train_all and self.holdout_needed(): self.train_all = False
         super().__post_init__()
-
-    def check_age_sigma(self):
-        "Refuse --age-sigma where there are no hard age-group targets of a class head to soften (make_loss says the same later)."
-        if self.age_sigma < 0: raise ValueError(f'--age-sigma {self.age_sigma} is a spread in years: 0 (off) or more')
-        if not self.age_sigma: return
-        age_spec = self.loss.split('age:')[1].split(';')[0] if 'age:' in self.loss else 'ce' if ':' in self.loss else self.loss
-        why = ('the single head has no age output of its own' if self.head != 'multi' and self.task == 'all' else
-               f'the {self.task} task has no age output' if self.task not in ('all', 'age') else
-               f'the {self.age_head} age head learns from the age itself' if self.age_head != 'class' else
-               f'the age loss is {age_spec!r}' if age_spec != 'ce' else None)
-        if why: raise ValueError(f'--age-sigma {self.age_sigma} softens the class age head\'s targets under cross-entropy: {why} '
-                                 '(use --head multi, --age-head class and the ce loss for age, or leave --age-sigma out)')
 
     def person_loss_blockers(self, processes=1):
         "The options that rule the person loss out of this fit, as (option, why) pairs; none where it may train."

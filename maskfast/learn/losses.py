@@ -6,6 +6,7 @@ from fastcore.basics import store_attr
 from ..data.labels import boundary_mask
 from .age_heads import OrdinalAgeLoss, GaussianAgeLoss, HybridAgeLoss, ClassOrdinalAgeLoss, SoftAgeGroupLoss
 from .models import output_probs, task_target, TASKS
+from .config import task_loss_specs, check_age_sigma
 
 class SoftF1Loss(nn.Module):
     "1 - macro F1 computed on softmax probabilities (differentiable)."
@@ -83,11 +84,7 @@ class TaskLoss(nn.Module):
 def _age_loss(age_head, spec, smoothing, gamma, age_sigma=0., old_from=60):
     """The loss of an age head: the spec on the 3 groups (or, with `age_sigma` > 0, cross-entropy against the groups'
     soft targets from the age), the ordinal / Gaussian likelihood on the age, or both (hybrid, class-ordinal)."""
-    if age_sigma:
-        if age_head != 'class' or spec != 'ce':
-            raise ValueError(f'--age-sigma {age_sigma} softens the targets of the class age head under cross-entropy; '
-                             f'it does not combine with --age-head {age_head} or an age loss {spec!r} (use ce)')
-        return SoftAgeGroupLoss(age_sigma, old_from)
+    if age_sigma: return SoftAgeGroupLoss(age_sigma, old_from)   # make_loss checked the head and the spec (check_age_sigma)
     if age_head == 'class': return parse_loss(spec, 3, None, smoothing, gamma)
     if age_head == 'hybrid': return HybridAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
     if age_head == 'class-ordinal': return ClassOrdinalAgeLoss(parse_loss(spec, 3, None, smoothing, gamma))
@@ -106,16 +103,6 @@ class _Activated(nn.Module):
     def activation(self, x): return output_probs(x, self.task, self.age_head, self.old_from)
     def decodes(self, x): return x.argmax(-1)
 
-def _task_specs(spec):
-    "Each task's loss spec of a multi head: `spec` for all three, or per task as 'mask:ce;age:focal' (a task not named: ce)."
-    if ':' not in spec: return dict(mask=spec, gender=spec, age=spec)
-    per = dict(mask='ce', gender='ce', age='ce')
-    for part in spec.split(';'):
-        k, v = part.split(':')
-        if k not in per: raise ValueError(f'unknown task {k!r} in loss {spec!r}; tasks are mask, gender, age')
-        per[k] = v
-    return per
-
 def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma=2.0, task_weights=(1., 1., 1.), task='all',
               age_head='class', old_from=60, skip_ages=None, age_sigma=0.):
     """The loss for a head. For `head='multi'` the spec applies to each task, or per task as
@@ -126,8 +113,7 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
     the class age head learns soft group targets from the age (`SoftAgeGroupLoss`; multi head or the age task)."""
     cw = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if age_head != 'class' and head == 'single' and task == 'all': raise ValueError(f'the {age_head} age head needs --head multi')
-    if age_sigma and head == 'single' and task == 'all':
-        raise ValueError(f'--age-sigma {age_sigma} softens the targets of a separate age output: it needs --head multi (or --task age)')
+    check_age_sigma(age_sigma, head, task, age_head, spec)
     act = dict(age_head=age_head, old_from=old_from)
     if task != 'all':
         per = dict(p.split(':') for p in spec.split(';')) if ':' in spec else {task: spec}
@@ -135,7 +121,7 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
             parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)
         return _Activated(TaskLoss(task, inner, age_head), task, **act)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
-    per = _task_specs(spec)
+    per = task_loss_specs(spec)
     return _Activated(MultiTaskLoss(parse_loss(per['mask'], 3, None, smoothing, gamma), parse_loss(per['gender'], 2, None, smoothing, gamma),
                                     _age_loss(age_head, per['age'], smoothing, gamma, age_sigma, old_from), task_weights, age_head,
                                     skip_ages), **act)
