@@ -278,16 +278,33 @@ def test_age_sigma_refused_where_there_is_no_hard_age_group_to_soften(opts, why)
     with pytest.raises(ValueError, match='spread in years'): FitConfig(age_sigma=-1)
     assert FitConfig(age_sigma=3, loss='mask:focal').age_sigma == 3 and FitConfig(age_sigma=3, task='age').age_sigma == 3
 
-def test_age_sigma_fit_hands_each_age_to_the_soft_loss(twin, tmp_path, monkeypatch):
+def test_age_sigma_unset_is_on_where_a_class_age_head_trains_under_ce():
+    from maskfast.learn.config import FitConfig, age_sigma_value, AGE_SIGMA
+    assert AGE_SIGMA > 0 and FitConfig().age_sigma is None
+    assert age_sigma_value(FitConfig()) == (AGE_SIGMA, '') and age_sigma_value(FitConfig(task='age')) == (AGE_SIGMA, '')
+    assert age_sigma_value(FitConfig(age_sigma=0)) == (0., '') and age_sigma_value(FitConfig(age_sigma=2)) == (2., '')
+    assert age_sigma_value(FitConfig(loss='gender:focal')) == (AGE_SIGMA, '')            # the age loss is still ce
+    for opts, why in [({'head': 'single'}, 'single head'), ({'age_head': 'ordinal'}, 'ordinal age head'),
+                      ({'loss': 'focal'}, "'focal'"), ({'task': 'gender'}, 'gender task')]:
+        sigma, off = age_sigma_value(FitConfig(**opts))                                  # unset there: off, and why
+        assert sigma == 0 and why in off, (opts, off)
+
+def test_age_sigma_default_fit_hands_each_age_to_the_soft_loss(twin, tmp_path, monkeypatch):
+    import yaml
     from maskfast.learn.age_heads import SoftAgeGroupLoss
+    from maskfast.learn.config import AGE_SIGMA
     from maskfast.learn.train import fit_run
     from maskfast.infer.submission import predict_eval
     seen, forward = [], SoftAgeGroupLoss.forward
     def spy(self, logits, group, age): seen.append((self.sigma, age.detach().clone())); return forward(self, logits, group, age)
     monkeypatch.setattr(SoftAgeGroupLoss, 'forward', spy)
-    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), age_sigma=2.5, **TINY)
-    assert 'age_sigma: 2.5' in (tmp_path / 'o' / 'args.yaml').read_text()
+    res = fit_run(data=str(twin), out=str(tmp_path / 'o'), **TINY)              # --age-sigma unset: the default
+    args = yaml.safe_load((tmp_path / 'o' / 'args.yaml').read_text())
+    assert args['age_sigma'] is None and args['run']['age_sigma'] == AGE_SIGMA
     ages = torch.cat([a for _, a in seen])
-    assert seen and {s for s, _ in seen} == {2.5} and ages.min() >= 18 and ages.max() <= 60 and len(ages.unique()) > 5
+    assert seen and {s for s, _ in seen} == {AGE_SIGMA} and ages.min() >= 18 and ages.max() <= 60 and len(ages.unique()) > 5
     _, probs = predict_eval([res['run_dir']], str(twin), None, tta=0, progress=False, consistency=False)
     assert probs.shape[1] == 18 and np.allclose(probs.sum(1), 1, atol=1e-3)
+    seen.clear()
+    fit_run(data=str(twin), out=str(tmp_path / 'h'), age_sigma=0, **TINY)   # 0: the hard groups, no soft loss at all
+    assert not seen and yaml.safe_load((tmp_path / 'h' / 'args.yaml').read_text())['run']['age_sigma'] == 0

@@ -28,7 +28,8 @@ LESSONS = {
     'lr 1e-2 (default: lr_find, floored at 3e-3)': {'lr': 1e-2},
     'person-level loss off (default: weight 1 on the age group, batches of whole people)': {'person_loss': 0.0},
     'person-level loss on gender and age': {'person_loss_on': 'gender+age'},
-    'soft age targets from the age (--age-sigma 6)': {'age_sigma': 6.0},
+    'soft age targets off (default: --age-sigma 3)': {'age_sigma': 0.0},
+    'soft age targets at --age-sigma 6 (default: 3)': {'age_sigma': 6.0},
 }
 # name -> predict options changed, applied to each seed's baseline model (no training)
 PREDICT_LESSONS = {

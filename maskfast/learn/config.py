@@ -2,7 +2,8 @@
 `python -m maskfast.fit` command line is generated from it, `args.yaml` is it serialized, and `--resume`, predict,
 pseudo and recipes read it back (older or newer files load with defaults and a notice, never a KeyError)."""
 __all__ = ['option', 'Config', 'FitConfig', 'RunState', 'config_parser', 'parse_cli', 'close_matches', 'crop_value', 'split_options', 'image_crop',
-           'fit_input', 'person_loss_weight', 'check_drop_path', 'check_age_sigma', 'task_loss_specs', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'PRECISIONS']
+           'fit_input', 'person_loss_weight', 'age_sigma_value', 'age_sigma_blocker', 'check_drop_path', 'check_age_sigma',
+           'task_loss_specs', 'DEFAULT_SIZE', 'AUTO_STEM', 'PERSON_LOSS', 'AGE_SIGMA', 'PRECISIONS']
 
 import argparse, dataclasses, difflib, typing
 from dataclasses import dataclass, field, fields
@@ -19,16 +20,21 @@ def task_loss_specs(spec):
         per[k] = v
     return per
 
+def age_sigma_blocker(head='multi', task='all', age_head='class', loss='ce'):
+    "Why a fit with these options has no class age head under cross-entropy whose targets `--age-sigma` could soften, or ''."
+    age_spec = task_loss_specs(loss)['age']
+    return ('the single head has no age output of its own' if head != 'multi' and task == 'all' else
+            f'the {task} task has no age output' if task not in ('all', 'age') else
+            f'the {age_head} age head learns from the age itself' if age_head != 'class' else
+            f'the age loss is {age_spec!r}' if age_spec != 'ce' else '')
+
 def check_age_sigma(sigma, head='multi', task='all', age_head='class', loss='ce'):
     """Refuse a negative soft-age-target spread (`--age-sigma`), or one > 0 where no class age head trains under
-    cross-entropy: the single head, the mask or gender task, an age head that learns from the age itself, another age loss."""
+    cross-entropy: the single head, the mask or gender task, an age head that learns from the age itself, another age loss.
+    `None` (unset) passes: `age_sigma_value` resolves it."""
+    if sigma is None: return
     if sigma < 0: raise ValueError(f'--age-sigma {sigma} is a spread in years: 0 (off) or more')
-    if not sigma: return
-    age_spec = task_loss_specs(loss)['age']
-    why = ('the single head has no age output of its own' if head != 'multi' and task == 'all' else
-           f'the {task} task has no age output' if task not in ('all', 'age') else
-           f'the {age_head} age head learns from the age itself' if age_head != 'class' else
-           f'the age loss is {age_spec!r}' if age_spec != 'ce' else None)
+    why = age_sigma_blocker(head, task, age_head, loss) if sigma else ''
     if why: raise ValueError(f'--age-sigma {sigma:g} softens the class age head\'s targets under cross-entropy: {why} '
                              '(use --head multi, --age-head class and the ce loss for age, or leave --age-sigma out)')
 
@@ -180,9 +186,10 @@ class FitConfig(Config):
                               "(the worn and incorrect ones: the unmasked photo, which shows every cue, teaches and is not pulled)",
                               'training', choices=('all', 'masked'))   # maskfast.learn.person_loss.PERSON_PULLS
     loss: str = option('ce', 'ce | wce | smooth | focal | f1 | sums like 0.6*focal+0.4*f1 | per task mask:ce;age:focal', 'training')
-    age_sigma: float = option(0., "soft age-group targets from each person's age: the groups' shares of age + N(0, SIGMA) "
-                              "years, so a 29-year-old is 0.53 <30 at 6 and a 20-year-old 0.94 (the top age, 60, stays hard; "
-                              "multi head, class age head, ce; 0 = the hard group; 6: +0.010 +- 0.015 on 7 seeds, README)", 'training', metavar='SIGMA')
+    age_sigma: float = option(None, "soft age-group targets from each person's age: the groups' shares of age + N(0, SIGMA) "
+                              "years, so a 29-year-old is 0.57 <30 at 3 and a 20-year-old 1.00 (the top age, 60, stays hard); "
+                              "0 = the hard group; unset: 3 where the fit has a class age head under ce (multi head or --task age), "
+                              "else 0 (README: 'Soft age targets')", 'training', metavar='SIGMA')
     bs: int = option(32, 'batch size (per process)', 'training')
     epochs: int = option(0, 'epochs; 0 = as many as fit --budget', 'training')
     budget: float = option(420., 'seconds for the whole fit when --epochs 0', 'training')
@@ -339,7 +346,15 @@ def fit_input(cfg):
     if stem == 'auto': stem = AUTO_STEM if cfg.size is None and not (cfg.pretrained or cfg.weights) else 'plain'
     return stem, tuple(cfg.size) if cfg.size is not None else DEFAULT_SIZE[stem]
 
+AGE_SIGMA = 3.0     # the spread an unset --age-sigma takes where a fit has a class age head under ce (README: "Soft age targets")
 PERSON_LOSS = 1.0   # the weight an unset --person-loss takes where a fit allows it (README: "The person loss on the age group")
+
+def age_sigma_value(cfg):
+    """(sigma, why it is off): `--age-sigma` as given, or when unset `AGE_SIGMA` where the fit has a class age head under
+    cross-entropy (multi head or --task age), else 0 and what rules it out. A typed sigma > 0 there is refused (`FitConfig`)."""
+    if cfg.age_sigma is not None: return float(cfg.age_sigma), ''
+    why = age_sigma_blocker(cfg.head, cfg.task, cfg.age_head, cfg.loss)
+    return (0., why) if why else (AGE_SIGMA, '')
 
 def person_loss_weight(cfg, processes=1):
     """(weight, why it is off): `--person-loss` as given, or when unset `PERSON_LOSS` where the fit allows it (the multi
@@ -368,4 +383,5 @@ class RunState(Config):
     extra: str = None         # what was added to training (pseudo labels), if anything
     face_fallback: tuple = None  # with --crop face: the crop box (fractions) of images where no face was found
     person_loss: float = None # the person-loss weight trained with (an unset --person-loss resolved: person_loss_weight)
+    age_sigma: float = None   # the soft age targets' spread trained with (an unset --age-sigma resolved: age_sigma_value)
     old_share: float = None   # share of the labelled images trained on whose person is >=60 (age 60+, before --old-from): predict's --old-share

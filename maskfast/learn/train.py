@@ -9,7 +9,7 @@ from fastai.torch_core import set_seed
 from .budget import check_size, plan_lr_and_epochs, progressive_epochs, epochs_with_room, EpochFraction, last_epoch, BudgetGuard, RESERVE_S
 from .callbacks import LowPrecisionDiverged, ProgressiveResize, ValidateLast, small_size
 from .checkpoints import resume_from
-from .config import FitConfig, RunState, image_crop, fit_input, person_loss_weight, PERSON_LOSS
+from .config import FitConfig, RunState, image_crop, fit_input, person_loss_weight, age_sigma_value, PERSON_LOSS, AGE_SIGMA
 from .recipes import recipe_config
 from .distrib import (init_distributed, is_main, is_distributed, rank, world_size, main_first, broadcast_object,
                       distributed, close_distributed)
@@ -78,6 +78,10 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
     person_loss, person_loss_off = person_loss_weight(cfg, world_size())   # a typed one that cannot train: refused
     if person_loss_off and main and not cfg.quiet:
         print(f'person-level loss (the default, --person-loss {PERSON_LOSS:g} on the {cfg.person_loss_on}) off for this fit: {person_loss_off}')
+    age_sigma, age_sigma_off = age_sigma_value(cfg)
+    if resume: age_sigma, age_sigma_off = state.age_sigma or 0., ''   # as the run began (a run from before the default: hard targets)
+    if age_sigma_off and main and not cfg.quiet:
+        print(f'soft age targets (the default, --age-sigma {AGE_SIGMA:g}) off for this fit: {age_sigma_off}')
     check_arch(cfg.arch)
     stem, size = fit_input(cfg)
     if resume and state.stem: stem = state.stem
@@ -92,11 +96,12 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
         from_weights = cfg.pretrained or bool(cfg.weights)
         mean, std = (None, None) if from_weights else dataset_stats(caches[0], rows=df['row'].values[tr][df['src'].values[tr] == 0])
     state = state.replace(data=str(data), size=size, stem=stem, norm='imagenet' if mean is None else {'mean': mean, 'std': std},
-                          face_fallback=caches[0].face_fallback, person_loss=person_loss, old_share=_old_share(df, tr, va, all_people),
+                          face_fallback=caches[0].face_fallback, person_loss=person_loss, age_sigma=age_sigma,
+                          old_share=_old_share(df, tr, va, all_people),
                           world_size=world_size(), extra=f'{n_extra} pseudo-labelled items' if n_extra else None)
     dls = mask_dataloaders(df, caches, tr, va, preset=cfg.aug, bs=cfg.bs, mean=mean, std=std, downsample=cfg.downsample,
                            power=cfg.weighted, num_workers=cfg.workers, seed=cfg.seed,
-                           extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age or cfg.age_sigma else (),
+                           extra_targets=('age',) if cfg.age_head != 'class' or cfg.skip_boundary_age or age_sigma else (),
                            mixing=SameLabelMix(cfg.cutmix, mixup_old=cfg.mixup_old) if cfg.cutmix or cfg.mixup_old else None, erase=cfg.erase,
                            person_batches=cfg.person_batches or person_loss > 0)
     if main and not resume: balance_report(df, tr, va, run_dir / 'balance.png').to_csv(run_dir / 'balance.csv')
@@ -108,7 +113,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                             select_best=not all_people, ema=cfg.ema, stem=stem,
                             skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None,
                             person_loss=person_loss, person_loss_on=cfg.person_loss_on, person_pull=cfg.person_pull,
-                            drop_path=cfg.drop_path, age_sigma=cfg.age_sigma)
+                            drop_path=cfg.drop_path, age_sigma=age_sigma)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
