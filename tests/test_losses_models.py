@@ -22,6 +22,14 @@ def test_a_task_not_named_in_a_per_task_loss_takes_ce():
     assert torch.allclose(make_loss('age:focal', 'multi')(logits, y), named)          # the --loss help's own form
     assert not torch.allclose(make_loss('ce', 'multi')(logits, y), named)
 
+def test_a_single_task_model_reads_its_own_part_of_a_per_task_loss():
+    logits = torch.randn(32, 3); y = torch.randint(0, 18, (32,))
+    focal = make_loss('age:focal', task='age')(logits, y)
+    assert torch.allclose(make_loss('focal', task='age')(logits, y), focal)
+    assert not torch.allclose(make_loss('mask:focal', task='age')(logits, y), focal)   # age not named: ce
+    assert torch.allclose(make_loss('mask:focal', task='age')(logits, y), make_loss('ce', task='age')(logits, y))
+    with pytest.raises(ValueError, match="unknown task 'agee'"): make_loss('mask:ce;agee:focal', task='age')
+
 def test_soft_f1_is_low_when_right():
     y = torch.arange(18).repeat(4)
     good, bad = torch.nn.functional.one_hot(y, 18).float() * 20, torch.nn.functional.one_hot((y + 1) % 18, 18).float() * 20

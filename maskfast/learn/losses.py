@@ -116,9 +116,9 @@ def make_loss(spec='ce', head='single', class_weights=None, smoothing=0.1, gamma
     check_age_sigma(age_sigma, head, task, age_head, spec)
     act = dict(age_head=age_head, old_from=old_from)
     if task != 'all':
-        per = dict(p.split(':') for p in spec.split(';')) if ':' in spec else {task: spec}
-        inner = _age_loss(age_head, per.get(task, 'ce'), smoothing, gamma, age_sigma, old_from) if task == 'age' else \
-            parse_loss(per.get(task, 'ce'), TASKS[task], None, smoothing, gamma)
+        own = task_loss_specs(spec)[task]   # a per-task spec names tasks the one parser knows; one not named: ce
+        inner = _age_loss(age_head, own, smoothing, gamma, age_sigma, old_from) if task == 'age' else \
+            parse_loss(own, TASKS[task], None, smoothing, gamma)
         return _Activated(TaskLoss(task, inner, age_head), task, **act)
     if head == 'single': return _Activated(parse_loss(spec, 18, cw, smoothing, gamma))
     per = task_loss_specs(spec)
