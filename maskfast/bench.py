@@ -36,4 +36,5 @@ def main(
     for k, name in BENCH_ROWS:
         if k in r: print(f'{name:44s} {r[k]:8.1f}')
     print(f'ratio end_to_end/model_only={r["ratio"]:.2f} loader_speedup={r["loader_speedup"]:.2f}'
-          + (f' s2d_192x128/plain={r["s2d_ratio"]:.2f} detail_192x128/plain={r["detail_ratio"]:.2f} fine_384x256/plain={r["fine_ratio"]:.2f}' if 's2d_ratio' in r else ''))
+          + (f' s2d_192x128/plain={r["s2d_ratio"]:.2f} detail_192x128/plain={r["detail_ratio"]:.2f} fine_384x256/plain={r["fine_ratio"]:.2f}'
+             f' fused_adam/fastai_adam={r["fused_ratio"]:.2f}' if 's2d_ratio' in r else ''))

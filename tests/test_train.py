@@ -345,5 +345,6 @@ def test_bench_measures_every_speed_and_the_s2d_ratio(twin):
     r = run_bench(twin, size=(64, 32), bs=8, steps=3, precision='fp32')
     assert all(r[k] > 0 for k, _ in BENCH_ROWS)
     assert r['s2d_ratio'] == pytest.approx(r['model_only_s2d'] / r['model_only']) and r['detail_ratio'] == pytest.approx(r['model_only_detail'] / r['model_only']) and r['fine_ratio'] == pytest.approx(r['model_only_fine'] / r['model_only']) and r['ratio'] == pytest.approx(r['end_to_end'] / r['model_only'])
+    assert r['fused_ratio'] == pytest.approx(r['model_only_fine'] / r['model_only_fine_adam'])
     s = run_bench(twin, size=(128, 64), bs=8, steps=3, precision='fp32', stem='s2d')   # the s2d model end to end
     assert 'model_only_s2d' not in s and s['end_to_end'] > 0

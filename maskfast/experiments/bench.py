@@ -45,7 +45,8 @@ def _model_only(learn, xb, yb, steps):
 def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, precision='auto', workers=0, stem='plain'):
     """Measure the four speeds in one run; returns a dict of img/s and the ratios. With the plain stem it also times
     the model alone under `--stem s2d` and `--stem s2d-detail` at their default input, 192x128, and `--stem s2d-fine`
-    at 384x256 (`s2d_ratio`, `detail_ratio`, `fine_ratio`: their img/s over the plain model's at `size`)."""
+    at 384x256 (`s2d_ratio`, `detail_ratio`, `fine_ratio`: their img/s over the plain model's at `size`), and s2d-fine
+    under fastai's own Adam (`fused_ratio`: the default fused optimizer step's img/s over it)."""
     if data is None: data = default_twin()
     torch.manual_seed(0)
     df, caches = load_items(data, size, verbose=False)
@@ -61,6 +62,10 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
             big = torch.nn.functional.interpolate(xb, size=DEFAULT_SIZE[s2d_stem], mode='bilinear').contiguous(memory_format=torch.channels_last)
             res[f'model_only_{key}'] = _model_only(mask_learner(dls, arch, precision=precision, quiet=True, stem=s2d_stem), big, yb, steps)
             res[f'{key}_ratio'] = res[f'model_only_{key}'] / res['model_only']
+            if s2d_stem == 's2d-fine':   # the default input under fastai's own Adam, a parameter at a time (--no-fused-adam)
+                own = mask_learner(dls, arch, precision=precision, quiet=True, stem=s2d_stem, fused_adam=False)
+                res['model_only_fine_adam'] = _model_only(own, big, yb, steps)
+                res['fused_ratio'] = res['model_only_fine'] / res['model_only_fine_adam']
     # (2) end to end: cache + sampling + augmentation + model
     learn.dls = dls; timer = BatchTimer(steps + 3)
     learn.fit(1, 1e-4, cbs=timer)
@@ -84,6 +89,7 @@ def run_bench(data=None, arch='resnet18', size=(128, 96), bs=32, steps=25, preci
 BENCH_ROWS = (('model_only', 'train, model only (tensors in memory)'), ('model_only_s2d', 'train, model only, --stem s2d at 192x128'),
               ('model_only_detail', 'train, model only, s2d-detail at 192x128'),
               ('model_only_fine', 'train, model only, s2d-fine at 384x256'),
+              ('model_only_fine_adam', 'train, model only, s2d-fine, fastai Adam'),
               ('end_to_end', 'train, maskfast end to end'),
               ('loader_cache', 'loader only, maskfast cache'), ('loader_naive_jpeg', 'loader only, naive JPEG decode'),
               ('infer_tta0', 'inference, no TTA'), ('infer_tta1', 'inference, TTA flip (2 views)'))

@@ -205,6 +205,8 @@ class FitConfig(Config):
     precision: str = option('auto', 'auto (fp16 on CUDA, bf16 on CPUs that have it) | fp32 | bf16 | fp16', 'training',
                             choices=PRECISIONS)
     channels_last: bool = option(True, 'channels_last memory format', 'training', off='keep NCHW memory format')
+    fused_adam: bool = option(True, "step fastai's Adam with torch's fused AdamW kernel (the same update, ~5x faster a step)",
+                              'training', off="fastai's own Adam, a parameter at a time")
     freeze_epochs: int = option(1, 'with --pretrained/--weights: epochs training the head alone first (fine_tune)', 'training')
     patience: int = option(0, 'early stopping patience in epochs (0 = off)', 'training')
     keep_best: int = option(1, 'best epochs kept as RUN/checkpoints/*.pth (1 = model.pth only)', 'training')

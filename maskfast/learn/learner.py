@@ -12,6 +12,7 @@ from .checkpoints import BestModelSaver, EpochCheckpoint
 from .losses import make_loss
 from .metrics import mask_metrics, monitor_metric
 from .person_loss import PersonConsistency
+from .optim import adam_opt
 from .models import build_model, load_body_weights, set_input_stats
 from .pretrained import pretrained_state_dict
 from .distrib import is_main, rank
@@ -21,7 +22,8 @@ from ..data.sampling import class_weights
 def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pretrained=False, precision='auto',
                  channels_last=True, monitor=None, patience=0, run_dir=None, class_weight_power=0.5,
                  wd=None, quiet=False, wandb=False, keep_best=1, task='all', age_head='class', old_from=60, select_best=True, ema=0.,
-                 stem='plain', skip_ages=None, person_loss=0., person_loss_on='age', person_pull='all', drop_path=0., age_sigma=0.):
+                 stem='plain', skip_ages=None, person_loss=0., person_loss_on='age', person_pull='all', drop_path=0., age_sigma=0.,
+                 fused_adam=True):
     """A fastai Learner for the 18 classes: model from `arch` (timm or tv_resnet*), `head` 'single'|'multi', `loss` spec,
     metrics every epoch, CPU bf16 autocast / CUDA fp16, and when `run_dir` is given: history.csv, best model.pth,
     per-epoch last.pth checkpoints (each followed by its history row), the `keep_best` best epochs under checkpoints/,
@@ -33,7 +35,8 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     of the multi head's age loss (`--skip-boundary-age`; the loaders must give the age as a second target). `person_loss`:
     the weight of `PersonConsistency` on the outputs `person_loss_on`, pulling the photos `person_pull` (the training loader
     must draw whole people: `person_batches`). `drop_path`: stochastic depth in the body (`build_model`). `age_sigma`: soft
-    age-group targets from the age (`SoftAgeGroupLoss`; the loaders must give the age as a second target)."""
+    age-group targets from the age (`SoftAgeGroupLoss`; the loaders must give the age as a second target). `fused_adam`:
+    fastai's Adam stepped by torch's fused AdamW kernel (`FusedAdam`), else fastai's own."""
     model = build_model(arch, head, task, age_head, stem, drop_path)
     norm = _input_norm(dls)
     if norm is not None: set_input_stats(model, *norm)
@@ -55,7 +58,7 @@ def mask_learner(dls, arch='resnet18', head='multi', loss='ce', weights=None, pr
     path.mkdir(parents=True, exist_ok=True)
     learn = Learner(dls, model, loss_func=make_loss(loss, head, cw, task=task, age_head=age_head, old_from=old_from, skip_ages=skip_ages,
                                                       age_sigma=age_sigma), metrics=mask_metrics(task), splitter=default_split,
-                    path=path, model_dir='.', cbs=cbs, **({'wd': wd} if wd is not None else {}))
+                    path=path, model_dir='.', cbs=cbs, opt_func=adam_opt(fused_adam, dls.device), **({'wd': wd} if wd is not None else {}))
     if prec == 'fp16' and dls.device.type == 'cuda': learn.to_fp16()
     elif prec == 'bf16' and dls.device.type == 'cuda': learn.to_bf16()
     learn.precision = prec

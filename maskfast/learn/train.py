@@ -113,7 +113,7 @@ def _fit_one(cfg, state, extra, resume, all_people=False):
                             select_best=not all_people, ema=cfg.ema, stem=stem,
                             skip_ages=(tuple(cfg.boundary_ages[:2]), tuple(cfg.boundary_ages[2:])) if cfg.skip_boundary_age else None,
                             person_loss=person_loss, person_loss_on=cfg.person_loss_on, person_pull=cfg.person_pull,
-                            drop_path=cfg.drop_path, age_sigma=age_sigma)
+                            drop_path=cfg.drop_path, age_sigma=age_sigma, fused_adam=cfg.fused_adam)
     learn = make(state.precision if resume else cfg.precision)
     init = {k: v.clone() for k, v in learn.model.state_dict().items()}
     try:
